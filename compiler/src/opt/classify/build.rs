@@ -33,9 +33,12 @@
 //! first entry of the trie that matches it is in the leaf its bytes lead to, and a
 //! path reads each key byte at most once (so at most [`Trie::key_bytes`] nodes).
 
-use std::collections::HashMap;
+use std::collections::{hash_map::Entry as Slot, HashMap};
 
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+use std::hash::BuildHasher;
 
 use super::{BuildError, LEAF_MAX};
 use crate::{
@@ -67,6 +70,53 @@ struct Region {
     l4: bool,
 }
 
+/// What [`Builder::choose_byte`] learns of one dimension's next byte from a list:
+/// the entries covering the region whole in it; the range of the first entry that
+/// does not, and whether every other such entry has the same (then this dimension
+/// tells no entries apart, it only separates the values where the wide entries alone
+/// are left, like the fixed leading words of IPv6 prefixes such as 2001:db8::/32:
+/// reading it would not bring a packet that can match nearer a leaf, so it is read
+/// only when nothing else tells entries apart; leaves check it anyway); and the byte
+/// values at entry ends (each entry's first and one past its last), as bits.
+#[derive(Clone, Copy)]
+struct DimStats {
+    wide: usize,
+    same: Option<(u32, u32)>,
+    alike: bool,
+    seen: [u64; 5],
+}
+
+impl Default for DimStats {
+    fn default() -> DimStats {
+        DimStats {
+            wide: 0,
+            same: None,
+            alike: true,
+            seen: [0; 5],
+        }
+    }
+}
+
+impl DimStats {
+    /// Adds an entry whose range in the region (`whole`) is `a..=b`; `shift` is the
+    /// next byte's.
+    #[inline(always)]
+    fn add(&mut self, a: u32, b: u32, whole: (u32, u32), shift: u32) {
+        if (a, b) == whole {
+            self.wide += 1;
+            return;
+        }
+        self.alike &= *self.same.get_or_insert((a, b)) == (a, b);
+        for v in [(a >> shift) & 0xff, ((b >> shift) & 0xff) + 1] {
+            self.seen[(v / 64) as usize] |= 1 << (v % 64);
+        }
+    }
+
+    fn distinct(&self) -> usize {
+        self.seen.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
 /// What a node can read next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Axis {
@@ -90,7 +140,11 @@ struct Builder<'a> {
     entries: &'a [Entry],
     mode: Mode,
     dims: &'a [Dim],
-    memo: FastMap<Vec<u32>, Child>,
+    /// Each region's subtree by its [`Builder::memo_key`], with the key's hash
+    /// ([`FixedState`]'s).
+    memo: HashTable<(u64, Vec<u32>, Child)>,
+    /// The key [`Builder::memo_key`] wrote last.
+    key: Vec<u32>,
     /// Each node's depth, by id: a node's id is its index here.
     node_depth: Vec<u8>,
     node_ids: FastMap<Node, u32>,
@@ -98,6 +152,9 @@ struct Builder<'a> {
     leaf_ids: FastMap<LeafKey, u32>,
     work: usize,
     budget: usize,
+    /// [`Builder::split_dim`]'s buffer of each entry's intervals (kept between splits:
+    /// a list per split was an allocation each).
+    spans: Vec<(u32, u32)>,
 }
 
 /// Builds the trie of `entries` (one family, in rule order, not empty). `budget`
@@ -199,9 +256,11 @@ const ON_WORKER_MAX: usize = 4096;
 /// The root of a large trie built as [`Builder::build`] builds it, its children in two
 /// halves of about the same number of entries, the second half on a thread beside by
 /// a builder of its own whose nodes and leaves are then taken in ([`Builder::absorb`]):
-/// the same trie, the same ids. `None` when the list is short, or for anything but a
-/// clean build of [`Mode::First`] within the budget both halves' work together: the
-/// caller then builds the trie whole, so errors and the budget are the serial build's.
+/// the same trie, the same ids. `None` on a thread that keeps its work beside to
+/// itself ([`crate::beside::keep_to_this_thread`]), when the list is short, or for
+/// anything but a clean build of [`Mode::First`] within the budget both halves' work
+/// together: the caller then builds the trie whole, so errors and the budget are the
+/// serial build's.
 fn in_halves<'a>(
     entries: &'a [Entry],
     mode: Mode,
@@ -211,6 +270,13 @@ fn in_halves<'a>(
     region: &Region,
     all: &[u32],
 ) -> Option<(Builder<'a>, Child)> {
+    // A thread that keeps its work beside to itself would build the halves one after
+    // the other: two builders, two memos, the second's nodes taken in after, for the
+    // trie one builder makes (the taking in alone, `absorb`, was 0.3 M of acl1_1000's
+    // 7.7 M instructions of trie).
+    if crate::beside::alone() {
+        return None;
+    }
     let mut a = Builder::new(entries, mode, dims, budget);
     let list = a.cut_after_decider(region, all);
     if mode != Mode::First || list.len() < halves_min {
@@ -327,12 +393,14 @@ impl<'a> Builder<'a> {
             entries,
             mode,
             dims,
-            memo: FastMap::default(),
+            memo: HashTable::new(),
+            key: Vec::new(),
             node_depth: Vec::new(),
             node_ids: FastMap::default(),
             leaf_ids: FastMap::default(),
             work: 0,
             budget,
+            spans: Vec::new(),
         }
     }
 
@@ -412,12 +480,17 @@ impl<'a> Builder<'a> {
     }
 
     /// True when the entry matches every packet of the region.
-    #[inline]
+    #[inline(always)]
     fn decides(&self, e: u32, r: &Region) -> bool {
         let x = &self.entries[e as usize];
         // The box first: most entries of a list miss the region in its first
         // dimension, and the conditions are further into the entry.
-        (0..self.dims.len()).all(|d| x.lo[d] <= r.lo[d] && x.hi[d] >= r.hi[d])
+        // Slices of the family's dimensions zipped: no bounds check per dimension.
+        let nd = self.dims.len();
+        let los = x.lo[..nd].iter().zip(&r.lo[..nd]);
+        let his = x.hi[..nd].iter().zip(&r.hi[..nd]);
+        los.zip(his)
+            .all(|((xl, rl), (xh, rh))| xl <= rl && xh >= rh)
             && self.conditions_hold(e, r)
     }
 
@@ -452,10 +525,15 @@ impl<'a> Builder<'a> {
             }
             return Ok(self.leaf(list));
         }
-        let key = self.memo_key(region, list);
-        if let Some(&c) = self.memo.get(&key) {
+        // The key is written into the builder's buffer and hashed once: a region seen
+        // before costs no allocation, a new one takes the buffer into the memo (a
+        // look-up, then an insert, hashed every new key twice).
+        self.memo_key(region, list);
+        let hash = FixedState::default().hash_one(self.key.as_slice());
+        if let Some(&(_, _, c)) = self.memo.find(hash, |(_, k, _)| *k == self.key) {
             return Ok(c);
         }
+        let key = std::mem::take(&mut self.key);
         self.work += list.len();
         if self.work > self.budget {
             return Err(BuildError::TooLarge);
@@ -464,7 +542,9 @@ impl<'a> Builder<'a> {
             .choose_byte(region, list)
             .ok_or(BuildError::Inseparable)?;
         let child = self.split(region, list, axis)?;
-        self.memo.insert(key, child);
+        // The table grows by the hashes it keeps, not the keys hashed again.
+        self.memo
+            .insert_unique(hash, (hash, key, child), |&(h, _, _)| h);
         Ok(child)
     }
 
@@ -497,8 +577,8 @@ impl<'a> Builder<'a> {
     /// What decides the subtree of a region: the bytes fixed per dimension and whether
     /// flags and L4 are, and each entry with its range in every dimension that is
     /// neither untouched (the entry's own range) nor fully fixed (the entry contains
-    /// the value).
-    fn memo_key(&self, region: &Region, list: &[u32]) -> Vec<u32> {
+    /// the value); written to `self.key`.
+    fn memo_key(&mut self, region: &Region, list: &[u32]) {
         // The partial dimensions and their free bits' masks, on the stack (a list was
         // an allocation per region built).
         let mut partial = [(0usize, 0u32); MAX_DIMS];
@@ -519,7 +599,9 @@ impl<'a> Builder<'a> {
         // Written in place, an entry's slots at a time (a push each checked the
         // capacity and moved the length).
         let width = 1 + 2 * np;
-        let mut key = vec![0u32; 2 + list.len() * width];
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.resize(2 + list.len() * width, 0);
         key[0] = packed as u32;
         key[1] = ((packed | fixed) >> 32) as u32;
         for (slots, &e) in key[2..].chunks_exact_mut(width).zip(list) {
@@ -531,14 +613,15 @@ impl<'a> Builder<'a> {
                 pair[1] = b & mask;
             }
         }
-        key
+        self.key = key;
     }
 
     /// Drops every entry whose part of the region lies inside the part of an earlier
     /// entry that has no further condition (or exactly the same ones): never first.
-    fn prune_hidden(&self, list: &[u32], region: &Region) -> Vec<u32> {
+    fn prune_hidden(&self, list: &[u32], region: &Region) -> SmallVec<[u32; PRUNE_MAX]> {
         let nd = self.dims.len();
-        let mut kept: Vec<u32> = Vec::with_capacity(list.len());
+        // On the stack (at most PRUNE_MAX entries): no allocation per pruned list.
+        let mut kept: SmallVec<[u32; PRUNE_MAX]> = SmallVec::new();
         for &x in list.iter() {
             let ex = &self.entries[x as usize];
             let hidden = kept.iter().any(|&y| {
@@ -574,45 +657,45 @@ impl<'a> Builder<'a> {
                 best = Some((score, axis));
             }
         };
+        // The dimensions not read whole yet, and the shift of each one's next byte.
+        let mut open = [(0usize, 0u32); MAX_DIMS];
+        let mut n_open = 0;
         for d in 0..self.dims.len() {
-            if u32::from(region.used[d]) == self.dims[d].bytes() {
-                continue;
+            if u32::from(region.used[d]) != self.dims[d].bytes() {
+                open[n_open] = (d, self.free_bits(d, region.used[d]) - 8);
+                n_open += 1;
             }
-            let shift = self.free_bits(d, region.used[d]) - 8;
-            let mut wide = 0usize;
-            let mut seen = [0u64; 5];
-            // The range of the first entry that is not wide, and whether every other
-            // such entry has the same: then this dimension tells no entries apart, it
-            // only separates the values where the wide entries alone are left (the
-            // fixed leading words of IPv6 prefixes, like 2001:db8::/32). Reading it
-            // would not bring a packet that can match nearer a leaf, so it is read
-            // only when nothing else tells entries apart; leaves check it anyway.
-            let mut same: Option<(u32, u32)> = None;
-            let mut alike = true;
-            for &e in list {
-                let (a, b) = self.clip(e, region, d);
-                if a == region.lo[d] && b == region.hi[d] {
-                    wide += 1;
-                    continue;
-                }
-                alike &= *same.get_or_insert((a, b)) == (a, b);
-                for v in [(a >> shift) & 0xff, ((b >> shift) & 0xff) + 1] {
-                    seen[(v / 64) as usize] |= 1 << (v % 64);
-                }
+        }
+        let open = &open[..n_open];
+        let mut stats = [DimStats::default(); MAX_DIMS];
+        // One pass over the entries for every dimension at once (a pass per dimension
+        // read each entry once per dimension), and the counts the flags and the L4
+        // byte are scored by.
+        let (mut tested, mut needs) = (0usize, 0usize);
+        for &e in list {
+            let x = &self.entries[e as usize];
+            tested += usize::from(x.tcp_flags.0 != 0);
+            needs += usize::from(x.needs_l4);
+            for (st, &(d, shift)) in stats.iter_mut().zip(open) {
+                let (a, b) = (x.lo[d].max(region.lo[d]), x.hi[d].min(region.hi[d]));
+                st.add(a, b, (region.lo[d], region.hi[d]), shift);
             }
-            let distinct = seen.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+        }
+        for (st, &(d, shift)) in stats.iter().zip(open) {
             consider(
-                (usize::from(alike), wide, usize::MAX - distinct),
+                (usize::from(st.alike), st.wide, usize::MAX - st.distinct()),
                 Axis::Dim(d, shift),
             );
         }
         if !region.flags {
-            let mut tests: Vec<(u8, u8)> = list
-                .iter()
-                .map(|&e| self.entries[e as usize].tcp_flags)
-                .filter(|f| f.0 != 0)
-                .collect();
-            let tested = tests.len();
+            let mut tests: Vec<(u8, u8)> = Vec::new();
+            if tested > 0 {
+                tests.extend(
+                    list.iter()
+                        .map(|&e| self.entries[e as usize].tcp_flags)
+                        .filter(|f| f.0 != 0),
+                );
+            }
             tests.sort_unstable();
             tests.dedup();
             // One test only tells the entries with it from those without.
@@ -626,10 +709,6 @@ impl<'a> Builder<'a> {
             );
         }
         if !region.l4 {
-            let needs = list
-                .iter()
-                .filter(|&&e| self.entries[e as usize].needs_l4)
-                .count();
             // Tells only the entries that need the header from those that do not.
             consider((1, list.len() - needs, usize::MAX - 2), Axis::L4);
         }
@@ -694,19 +773,22 @@ impl<'a> Builder<'a> {
             Axis::Flags => KeyByte::Flags,
             Axis::L4 => KeyByte::L4,
         };
-        let node = Node { byte, runs };
-        if let Some(&id) = self.node_ids.get(&node) {
-            return Child::Node(id);
+        // One hash of the node whether it is new or not (a look-up, then an insert,
+        // hashed it twice).
+        let next = self.node_depth.len() as u32;
+        match self.node_ids.entry(Node { byte, runs }) {
+            Slot::Occupied(o) => Child::Node(*o.get()),
+            Slot::Vacant(v) => {
+                v.insert(next);
+                self.node_depth.push(depth + 1);
+                Child::Node(next)
+            }
         }
-        let id = self.node_depth.len() as u32;
-        self.node_depth.push(depth + 1);
-        self.node_ids.insert(node, id);
-        Child::Node(id)
     }
 
     /// The groups of byte values of `axis` in `region` that no entry of `list` tells
     /// apart.
-    fn groups(&self, region: &Region, list: &[u32], axis: Axis) -> Groups {
+    fn groups(&mut self, region: &Region, list: &[u32], axis: Axis) -> Groups {
         match axis {
             Axis::Dim(d, shift) => self.split_dim(region, list, d, shift),
             Axis::Flags => self.split_flags(region, list),
@@ -745,7 +827,7 @@ impl<'a> Builder<'a> {
 
     /// The groups of values of byte `shift / 8` of dimension `d` that no entry tells
     /// apart, each with the region of its first value.
-    fn split_dim(&self, region: &Region, list: &[u32], d: usize, shift: u32) -> Groups {
+    fn split_dim(&mut self, region: &Region, list: &[u32], d: usize, shift: u32) -> Groups {
         let low = if shift == 0 {
             0
         } else {
@@ -753,11 +835,15 @@ impl<'a> Builder<'a> {
         };
         // Starts of byte-value intervals no entry tells apart: each entry's first and
         // one-past-last byte, and its end bytes on their own where the entry covers
-        // only part of the values below that byte (a set of 0..=256).
+        // only part of the values below that byte (a set of 0..=256). Each entry's
+        // end bytes are kept (in the builder's buffer, reused by every split) for its
+        // intervals below, instead of clipped again.
         let mut is_start = [0u64; 5];
         let mut mark = |v: u32| is_start[(v / 64) as usize] |= 1 << (v % 64);
         mark(0);
-        for &e in list {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        spans.extend(list.iter().map(|&e| {
             let (a, b) = self.clip(e, region, d);
             let (x, y) = ((a >> shift) & 0xff, (b >> shift) & 0xff);
             mark(x);
@@ -768,14 +854,17 @@ impl<'a> Builder<'a> {
             if b & low != low {
                 mark(y);
             }
-        }
+            (x, y)
+        }));
         // Where each interval starts (0..=255; a mark at 256 starts nothing), and the
         // interval of a byte value: the number of starts up to it, less one (counted
         // from the words' bits instead of a table of all 256 values per split).
-        let mut starts: Vec<u32> = Vec::new();
-        let mut before = [0usize; 4];
+        // (On the stack up to 64 intervals, left unwritten past them: a zeroed array
+        // of all 256 was a memset per split.)
+        let mut starts: SmallVec<[u32; 64]> = SmallVec::new();
+        let mut before = [0u32; 4];
         for w in 0..4 {
-            before[w] = starts.len();
+            before[w] = starts.len() as u32;
             let mut bits = is_start[w];
             while bits != 0 {
                 starts.push(64 * w as u32 + bits.trailing_zeros());
@@ -785,15 +874,11 @@ impl<'a> Builder<'a> {
         let interval = |v: u32| {
             let (w, bit) = ((v / 64) as usize, v % 64);
             let upto = if bit == 63 { u64::MAX } else { (2 << bit) - 1 };
-            before[w] + (is_start[w] & upto).count_ones() as usize - 1
+            before[w] + (is_start[w] & upto).count_ones() - 1
         };
-        let spans: Vec<(usize, usize)> = list
-            .iter()
-            .map(|&e| {
-                let (a, b) = self.clip(e, region, d);
-                (interval((a >> shift) & 0xff), interval((b >> shift) & 0xff))
-            })
-            .collect();
+        for span in &mut spans {
+            *span = (interval(span.0), interval(span.1));
+        }
         // Every value of an interval behaves as its first: an entry that covers the
         // interval covers the values below the byte whole (else its end byte would be
         // an interval of its own).
@@ -804,7 +889,9 @@ impl<'a> Builder<'a> {
             r.hi[d] = (r.hi[d] & !(0xff << shift)) | (a << shift);
             (a, r)
         });
-        Groups::of_spans(regions, list, &spans)
+        let groups = Groups::of_spans(regions, list, &spans);
+        self.spans = spans;
+        groups
     }
 }
 
@@ -873,27 +960,30 @@ impl Groups {
     fn of_spans(
         regions: impl Iterator<Item = (u32, Region)>,
         list: &[u32],
-        spans: &[(usize, usize)],
+        spans: &[(u32, u32)],
     ) -> Groups {
         let mut groups: Vec<(u32, Region, usize)> = regions.map(|(a, r)| (a, r, 0)).collect();
         // Sizes (entries starting at an interval less those that ended before it,
-        // summed), then where each list ends.
-        let mut delta = vec![0isize; groups.len() + 1];
+        // summed in each group's third field, wrapping: the sums are never below
+        // zero), then where each list ends.
         for &(i, j) in spans {
-            delta[i] += 1;
-            delta[j + 1] -= 1;
+            let g = &mut groups[i as usize].2;
+            *g = g.wrapping_add(1);
+            if let Some(after) = groups.get_mut(j as usize + 1) {
+                after.2 = after.2.wrapping_sub(1);
+            }
         }
-        let (mut open, mut end) = (0isize, 0usize);
-        let mut next: Vec<usize> = Vec::with_capacity(groups.len());
-        for (g, d) in groups.iter_mut().zip(&delta) {
-            open += d;
+        let (mut open, mut end) = (0usize, 0usize);
+        let mut next: SmallVec<[usize; 64]> = SmallVec::with_capacity(groups.len());
+        for g in &mut groups {
+            open = open.wrapping_add(g.2);
             next.push(end);
-            end += open.unsigned_abs();
+            end += open;
             g.2 = end;
         }
         let mut entries = vec![0u32; end];
         for (&e, &(i, j)) in list.iter().zip(spans) {
-            for at in &mut next[i..=j] {
+            for at in &mut next[i as usize..=j as usize] {
                 entries[*at] = e;
                 *at += 1;
             }
