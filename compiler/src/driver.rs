@@ -923,7 +923,7 @@ mod tests {
                 assert!(!c.metadata.tables.is_empty());
                 for t in &c.metadata.tables {
                     let bytes = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
-                    assert_eq!(t.sha256, maps::sha256_hex(bytes), "{}", t.map);
+                    assert_eq!(t.digest, maps::table_digest(bytes), "{}", t.map);
                 }
             }
             sizes.push(compiled.tables.len());
