@@ -284,7 +284,7 @@ pub struct TableData {
     /// The digest of the stored bytes ([`table_digest`]: `blake3:` and the BLAKE3 hash
     /// in hex), so plans can tell changed contents apart. Objects and manifests of
     /// sockc versions before it named the SHA-256 in bare hex, which never equals one:
-    /// their tables read as changed and are written again.
+    /// their tables read as changed, and the next change writes them all.
     pub digest: String,
     /// The node reads the code unrolls per trie ([`Sizing::steps`]): a re-apply keeps
     /// them where its tries are no deeper. Empty in objects from before.
