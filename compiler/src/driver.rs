@@ -894,9 +894,9 @@ mod tests {
         );
     }
 
-    /// Every classifier table's digest is the SHA-256 of its bytes, whether the table
-    /// was hashed beside the metadata (1 MiB or more) or in place, and for a first
-    /// install's shed compile as for a whole one.
+    /// Every classifier table's digest is `maps::table_digest` of its bytes, whether
+    /// the table was hashed beside the metadata (1 MiB or more) or in place, and for a
+    /// first install's shed compile as for a whole one.
     #[test]
     fn table_digests_are_their_bytes() {
         let mut big = String::from("xdp on eth0 {\n");
