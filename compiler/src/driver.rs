@@ -894,9 +894,9 @@ mod tests {
         );
     }
 
-    /// Every classifier table's digest is the SHA-256 of its bytes, whether the table
-    /// was hashed beside the metadata (1 MiB or more) or in place, and for a first
-    /// install's shed compile as for a whole one.
+    /// Every classifier table's digest is `maps::table_digest` of its bytes, whether
+    /// the table was hashed beside the metadata (1 MiB or more) or in place, and for a
+    /// first install's shed compile as for a whole one.
     #[test]
     fn table_digests_are_their_bytes() {
         let mut big = String::from("xdp on eth0 {\n");
@@ -923,7 +923,7 @@ mod tests {
                 assert!(!c.metadata.tables.is_empty());
                 for t in &c.metadata.tables {
                     let bytes = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
-                    assert_eq!(t.sha256, maps::sha256_hex(bytes), "{}", t.map);
+                    assert_eq!(t.digest, maps::table_digest(bytes), "{}", t.map);
                 }
             }
             sizes.push(compiled.tables.len());

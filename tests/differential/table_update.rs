@@ -645,7 +645,7 @@ fn a_table_larger_than_the_mapped_window_lands_whole_in_both_halves() {
         stored: encoded.len() as u64,
         len: expected.len() as u64,
         value_size,
-        sha256: String::new(),
+        digest: String::new(),
         steps: Vec::new(),
     };
     sockc_runtime::table_update::fill_both_halves(fd.as_fd(), &t, &encoded).unwrap();

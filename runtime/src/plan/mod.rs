@@ -57,9 +57,13 @@ pub struct Snapshot {
     /// that.
     #[serde(default, skip_serializing)]
     pub map_contents: Vec<MapContents>,
-    /// Classifier tables (map name and SHA-256 of its contents), sorted by map. With
-    /// the same code and map shapes, changed tables are written into the halves no
-    /// packet reads and switched in with one word (`table_update`).
+    /// Classifier tables (map name and digest of its contents, `TableData::digest`),
+    /// sorted by map. With the same code and map shapes, changed tables are written
+    /// into the halves no packet reads and switched in with one word (`table_update`).
+    /// A manifest of an older sockc has SHA-256s here, in bare hex, which no digest
+    /// equals: its tables read as changed, and the next change writes them all (the
+    /// same rules and code alone change nothing: [`Plan::has_changes`] does not count
+    /// tables, which the installed code reads as made for those rules).
     #[serde(default)]
     pub tables: Vec<(String, String)>,
     /// Per table map, the node reads the code unrolls per trie: a re-apply keeps them
@@ -132,7 +136,7 @@ impl Snapshot {
                     .metadata
                     .tables
                     .iter()
-                    .map(|t| (t.map.clone(), t.sha256.clone()))
+                    .map(|t| (t.map.clone(), t.digest.clone()))
                     .collect();
                 t.sort();
                 t

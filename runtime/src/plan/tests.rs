@@ -232,6 +232,38 @@ fn a_changed_classifier_table_is_switched_in_place() {
     assert!(!plan(Some(&old), &old).has_changes());
 }
 
+/// A manifest written by a sockc that named tables by the SHA-256 of their bytes (bare
+/// hex) never has a digest equal to one made now, even of the same bytes: a table it
+/// recorded is never taken for a new one. With the same rules and code the plan
+/// changes nothing (the installed tables were made for them); with a rule changed
+/// inside the run the tables are written again and switched in place.
+#[test]
+fn tables_named_by_an_older_digest_never_match_new_ones() {
+    let older_of = |c: &Compiled| {
+        let mut s = Snapshot::of(c);
+        for (map, digest) in &mut s.tables {
+            let t = c.metadata.tables.iter().find(|t| &t.map == map).unwrap();
+            let bytes = &c.tables[t.offset as usize..(t.offset + t.stored) as usize];
+            *digest = sockc_compiler::bpf::maps::sha256_hex(bytes);
+        }
+        s
+    };
+    let c = compiled(&classified(&[], None));
+    let (now, older) = (Snapshot::of(&c), older_of(&c));
+    assert!(!older.tables.is_empty(), "the run is classified");
+    for ((m, was), (n, is)) in older.tables.iter().zip(&now.tables) {
+        assert_eq!(m, n);
+        assert_ne!(was, is, "{m}: the same bytes, digests made otherwise");
+    }
+    assert!(!plan(Some(&now), &now).has_changes());
+    assert_eq!(plan(Some(&older), &now).path(), ApplyPath::Nothing);
+    let changed = compiled(&classified(&[(17, 2017)], None));
+    let p = plan(Some(&older), &Snapshot::of(&changed));
+    assert_eq!(p.path(), ApplyPath::TablesInPlace, "{}", p.render("a", "b"));
+    assert_eq!(p.table_changes, ["c0_tables"]);
+    assert_eq!(p.fresh_slots, [17], "the changed rule's slot");
+}
+
 /// 40 classified rules (`drop tcp from 10.I.0.0/16 to *:PORT`, port 1000 + i unless
 /// `ports` says otherwise), the rule `extra` inserted before rule 20 if given.
 fn classified(ports: &[(usize, u16)], extra: Option<&str>) -> String {
