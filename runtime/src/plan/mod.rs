@@ -481,7 +481,10 @@ const PARALLEL_RULES: usize = 10_000;
 
 /// `a()` and `b()`, `a` on a thread of its own when `parallel` (and one can be
 /// started), `b` here. Either way the same answers: the two only read what they
-/// share.
+/// share. Also on a thread that keeps its work to itself (a small file's apply,
+/// `beside::keep_to_this_thread`): `parallel` counts the installed generation's
+/// rules too, and replacing 100,000 installed rules with 1,000 planned 17 ms longer
+/// in turn.
 fn beside<A: Send, B>(
     parallel: bool,
     a: impl FnOnce() -> A + Send,
@@ -491,7 +494,7 @@ fn beside<A: Send, B>(
         return (a(), b());
     }
     std::thread::scope(|scope| {
-        let a = sockc_compiler::beside::beside(scope, a);
+        let a = sockc_compiler::beside::on_a_thread(scope, a);
         let b = b();
         (a.join(), b)
     })

@@ -137,7 +137,8 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
 }
 
 /// Rule files shorter than this (about 2,000 rules) are applied on one thread: no
-/// read ahead, nothing handed beside ([`sockc_compiler::beside::keep_to_this_thread`]).
+/// read ahead, nothing handed beside ([`sockc_compiler::beside::keep_to_this_thread`])
+/// but a plan's rule diff against a large installed generation (`plan::beside`).
 /// A second thread's start, heap and TLB shootdowns cost more than the work it takes
 /// over: the 1k re-apply took 5.53 ms on one thread against 5.73 ms (1,500 rules 5.59
 /// against 5.87, 2,000 6.45 against 6.68; 2,500 7.28 against 7.06), docs/benchmarks.md,

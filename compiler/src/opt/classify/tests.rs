@@ -675,3 +675,32 @@ fn the_classbench_tables_stay_as_they_were() {
         assert_eq!(hex, want, "{set}");
     }
 }
+
+/// Review h65: a compile on a thread that keeps its work to itself (a small file's
+/// `apply`: `beside::keep_to_this_thread`, every trie built whole and every piece
+/// of work beside run in turn) writes the object a compile elsewhere writes, byte for
+/// byte, for the ClassBench 1k sets (one trie each, built in halves elsewhere) and
+/// the 1k sets of narrow rules.
+#[test]
+fn a_compile_that_keeps_to_itself_writes_the_same_object() {
+    let sources: Vec<String> = ["acl1", "fw1", "ipc1"]
+        .iter()
+        .map(|s| classbench_src(s))
+        .chain([narrow_source(700), narrow_source(1_500)])
+        .collect();
+    let object = |src: &String| {
+        let (c, d) = crate::compile(src, &Default::default());
+        c.unwrap_or_else(|| panic!("{d:?}")).to_elf().unwrap()
+    };
+    for src in &sources {
+        let alone = std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::beside::keep_to_this_thread();
+                object(src)
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(alone == object(src), "{}", &src[..src.len().min(200)]);
+    }
+}
