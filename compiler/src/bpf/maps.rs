@@ -281,8 +281,8 @@ pub struct TableData {
     pub stored: u64,
     pub len: u64,
     pub value_size: u32,
-    /// The digest of the stored bytes ([`table_digest`]), so plans can tell changed
-    /// contents apart; an older sockc's (a bare SHA-256) never equals one.
+    /// The stored bytes' digest ([`table_digest`]); an older sockc's never equals one.
+    #[serde(alias = "sha256")]
     pub digest: String,
     /// The node reads the code unrolls per trie ([`Sizing::steps`]): a re-apply keeps
     /// them where its tries are no deeper. Empty in objects from before.
@@ -1001,6 +1001,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An object of an older sockc named a table's digest `sha256` (a bare SHA-256): it
+    /// still reads, its digest kept as written, which no [`table_digest`] equals.
+    #[test]
+    fn an_older_objects_table_digest_still_reads() {
+        let old =
+            r#"{"map":"c0_tables","offset":0,"stored":8,"len":8,"value_size":8,"sha256":"ab"}"#;
+        let t: TableData = serde_json::from_str(old).unwrap();
+        assert_eq!(t.digest, "ab");
+        assert!(!t.digest.starts_with(TABLE_DIGEST_PREFIX));
+    }
 
     /// A table's digest names its hash function and is that function's hash of exactly
     /// the bytes given (BLAKE3's published value for "abc"): one byte more, less or
