@@ -117,6 +117,12 @@ impl DimStats {
     }
 }
 
+/// Entry `x`'s range in dimension `d` of region `r`.
+#[inline(always)]
+fn clipped(x: &Entry, r: &Region, d: usize) -> (u32, u32) {
+    (x.lo[d].max(r.lo[d]), x.hi[d].min(r.hi[d]))
+}
+
 /// What a node can read next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Axis {
@@ -468,8 +474,7 @@ impl<'a> Builder<'a> {
     }
 
     fn clip(&self, e: u32, r: &Region, d: usize) -> (u32, u32) {
-        let e = &self.entries[e as usize];
-        (e.lo[d].max(r.lo[d]), e.hi[d].min(r.hi[d]))
+        clipped(&self.entries[e as usize], r, d)
     }
 
     /// True when the entry's conditions beyond its box (TCP flags, L4) hold for every
@@ -677,7 +682,7 @@ impl<'a> Builder<'a> {
             tested += usize::from(x.tcp_flags.0 != 0);
             needs += usize::from(x.needs_l4);
             for (st, &(d, shift)) in stats.iter_mut().zip(open) {
-                let (a, b) = (x.lo[d].max(region.lo[d]), x.hi[d].min(region.hi[d]));
+                let (a, b) = clipped(x, region, d);
                 st.add(a, b, (region.lo[d], region.hi[d]), shift);
             }
         }
