@@ -265,15 +265,17 @@ pub fn write(a: &Analysis, text: &str, opts: &Options) -> (Import, Vec<(usize, l
         .collect();
     let mut inexact = Vec::new();
     let mut residual = None;
+    let mut residual_why = Vec::new();
     let mut shared: Vec<bool> = a
         .placed
         .iter()
         .map(|p| !p.list.rules.is_empty() || matches!(p.place, Place::Ingress(_)))
         .collect();
     let left = if a.program == Program::Netfilter {
-        let (r, s) = split(a, text, opts, &mut blocks, &mut inexact);
+        let (r, s, why) = split(a, text, opts, &mut blocks, &mut inexact);
         residual = r;
         shared = s;
+        residual_why = why;
         report::Status::Residual
     } else {
         report::Status::Unsupported
@@ -328,7 +330,15 @@ pub fn write(a: &Analysis, text: &str, opts: &Options) -> (Import, Vec<(usize, l
         .chain(&out_of_file)
         .map(|(p, b)| (*p, b))
         .collect();
-    let report = report::build(rs, &all, &a.placed_hooks, remarks, left);
+    let mut report = report::build(rs, &all, &a.placed_hooks, remarks, left);
+    if residual.is_some() && report.summary.residual == 0 {
+        // "0 in the residual" beside a residual file reads like a mistake: say what it
+        // keeps when it keeps no rule of the input.
+        report.remarks.push(format!(
+            "the residual holds none of the input's rules; it is written for {}",
+            residual_why.join(" and ")
+        ));
+    }
     let head = header(rs, a.format, opts, &report, residual.is_some());
     let mut sk_text = String::with_capacity(body.len() + 512);
     for h in &head {
@@ -383,22 +393,37 @@ fn residual_name(opts: &Options, format: Format) -> String {
 /// At `--hook netfilter`: plans what stays in netfilter, leaves those entries to the
 /// residual (and whole places netfilter runs alone), puts the rule that lets the
 /// residual's decisions through at the head of every shared block, and writes the
-/// residual. Returns it (`None` when sockc runs everything) and which places keep a
-/// block; a residual that cannot be written exactly is noted in `inexact`.
+/// residual. Returns it (`None` when sockc runs everything), which places keep a
+/// block and why the residual is written; a residual that cannot be written exactly
+/// is noted in `inexact`.
 fn split(
     a: &Analysis,
     text: &str,
     opts: &Options,
     blocks: &mut [lower::Block],
     inexact: &mut Vec<String>,
-) -> (Option<residual::Residual>, Vec<bool>) {
+) -> (Option<residual::Residual>, Vec<bool>, Vec<&'static str>) {
     let rs = &a.ruleset;
     let refs: Vec<&lower::Block> = blocks.iter().collect();
     let plan = residual::plan::plan(rs, &a.placed, &refs, opts.approximate);
-    let residual = if plan.keeps_anything(&a.placed)
-        || plan.walks_ipv6_headers(rs, &a.placed, &a.atoms)
-        || other_tables(rs)
-    {
+    let why: Vec<&'static str> = [
+        (
+            plan.keeps_anything(&a.placed),
+            "what netfilter keeps deciding or counting",
+        ),
+        (
+            plan.walks_ipv6_headers(rs, &a.placed, &a.atoms),
+            "the IPv6 packets with extension headers, which netfilter's own rules decide (sockc's programs walk at most six headers)",
+        ),
+        (
+            other_tables(rs),
+            "the tables sockc does not run (NAT, mangle, raw, or a family other than ip, ip6 and inet)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(holds, what)| holds.then_some(what))
+    .collect();
+    let residual = if !why.is_empty() {
         match residual::build(text, a.format, rs, &a.placed, &plan) {
             Ok(r) => Some(r),
             Err(residual::ResidualError(why)) => {
@@ -425,7 +450,7 @@ fn split(
             ));
         }
     }
-    (residual, plan.shared.clone())
+    (residual, plan.shared.clone(), why)
 }
 
 /// Whether the ruleset has tables sockc places no block for (nat chains, other
