@@ -398,12 +398,12 @@ fn output_to_a_full_device_or_a_closed_pipe_never_panics() {
 }
 
 /// A bpffs mounted for one test, under `/tmp` (root's, sticky).
-struct TempBpffs {
+pub(crate) struct TempBpffs {
     dir: PathBuf,
 }
 
 impl TempBpffs {
-    fn new(tag: &str) -> TempBpffs {
+    pub(crate) fn new(tag: &str) -> TempBpffs {
         TempBpffs::at(
             std::env::temp_dir().join(format!("sockc-attack-bpffs-{tag}-{}", std::process::id())),
         )
@@ -417,7 +417,7 @@ impl TempBpffs {
         TempBpffs { dir }
     }
 
-    fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.dir.to_str().expect("UTF-8")
     }
 }

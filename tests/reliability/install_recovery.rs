@@ -1381,3 +1381,63 @@ fn an_older_manifest_is_trusted_by_inode_only_while_a_hook_proves_it() {
     assert!(ns.xdp("d0").is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `repair` of every install (what the repair timer runs, no `--name`) after a flush
+/// killed midway: it finishes the flush and says so for that install (it said nothing
+/// before: the leftover went without a line). On a bpffs of its own, so that no other
+/// test's install is repaired.
+#[test]
+fn repair_of_every_install_says_it_finished_a_killed_flush() {
+    if !common::kernel() {
+        return;
+    }
+    let fs = crate::attack_files::TempBpffs::new("flushall");
+    let lab = Lab::new("rflush", 170);
+    let file = lab.rules(
+        "x.sk",
+        &format!(
+            "xdp on {} {{\n  drop udp to *:9001\n  default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    let apply = [
+        "apply",
+        s(&file),
+        "--name",
+        &lab.name,
+        "--bpffs",
+        fs.path(),
+        "--netns",
+        &lab.ns_a,
+    ];
+    let dir = Path::new(fs.path()).join("sockc").join(&lab.name);
+    let mut killed = 0;
+    for n in 1.. {
+        sockc(&apply).ok();
+        let r = strace_kill(
+            &["flush", "--name", &lab.name, "--bpffs", fs.path()],
+            "unlink",
+            n,
+        );
+        if !was_killed(&r) {
+            assert_eq!(r.code, 0, "{r}");
+            break;
+        }
+        if !dir.exists() {
+            continue;
+        }
+        killed += 1;
+        let r = sockc(&["repair", "--bpffs", fs.path()]).ok();
+        assert!(
+            r.stdout
+                .contains(&format!("{}: finished an interrupted flush", lab.name)),
+            "flush killed at unlink #{n}: repair says what it finished\n{r}"
+        );
+        assert!(!dir.exists(), "flush killed at unlink #{n}: left {dir:?}");
+    }
+    assert!(killed >= 2, "{killed} flushes left their directory");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}

@@ -151,20 +151,24 @@ pub fn repair(store: &Store, name: Option<&str>) -> Result<Vec<Repaired>, Instal
 }
 
 /// [`repair`] of the install `n`: `None` when there is none (an error when it was
-/// `named`, but for an interrupted flush or first apply that recovery just finished).
+/// `named`). An interrupted flush or first apply that recovery just finished or
+/// removed is said as what was done, named or not: the directory it left is gone.
 fn repair_named(store: &Store, n: &str, named: bool) -> Result<Option<Repaired>, InstallError> {
     let mut notices = Vec::new();
     let recovered = recover_for_change(store, n, &mut notices)?;
     let Some(m) = store.manifest(n)? else {
-        if named
-            && !matches!(
-                recovered,
-                Some(Recovery::Flushed { .. } | Recovery::Debris { .. })
-            )
-        {
-            return Err(InstallError::NotInstalled(n.to_string()));
-        }
-        return Ok(None);
+        return match recovered {
+            Some(r @ (Recovery::Flushed { .. } | Recovery::Debris { .. })) => Ok(Some(Repaired {
+                name: n.to_string(),
+                recovered: Some(r),
+                drift: Vec::new(),
+                sets: Vec::new(),
+                failed: Vec::new(),
+                notices,
+            })),
+            _ if named => Err(InstallError::NotInstalled(n.to_string())),
+            _ => Ok(None),
+        };
     };
     repair_one(store, m, recovered, notices).map(Some)
 }
