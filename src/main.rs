@@ -43,14 +43,15 @@ fn main() {
             exit_now(if e.use_stderr() { 2 } else { 0 })
         }
     };
-    settings::set_quiet(cli.quiet);
+    let everywhere = cli.everywhere.with_command(&matches);
+    settings::set_quiet(everywhere.quiet);
     if let Some(schema) = cli::json_schema(&cli.cmd) {
         json::enable(schema);
     }
     settings::set(Settings {
         opt: cli::opt_level(&matches),
         limits: cli.bounds.limits(&matches),
-        set_dirs: cli.set_dirs.clone(),
+        set_dirs: everywhere.set_dirs,
     });
     let code = run(cli.cmd);
     let n = (0..=255u8)
