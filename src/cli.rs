@@ -2,8 +2,8 @@
 //! the `--max-*` limits), the commands ([`Cmd`], each with the `Args` its module in
 //! `crate::commands` defines), and what the clap derive does not say by itself: the
 //! `-O` flag on exactly the commands that compile, help text that depends on the
-//! command (`--name`'s default), the limits listed once, and each command's JSON
-//! schema.
+//! command (`--name`'s default), the limits listed once, `-q` and `--set-dir` copied
+//! into the command that runs only ([`Everywhere`]), and each command's JSON schema.
 //!
 //! Invariant: parsing, shell completions and the man pages all use the one
 //! [`command`] built here (`main` hands it to `completions` and `man`).
@@ -36,19 +36,49 @@ read and an output file that cannot be written), 3 kernel/permission/verifier fa
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
-    /// Print errors and data only: no warnings, notices or "ok" lines; apply prints
-    /// nothing on success but a change left pending confirmation
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-    /// Also read `file "..."` sets from this directory's tree (repeatable); by default
-    /// set files must lie in the rule file's directory tree. Lines of files read from
-    /// here are never quoted in messages
-    #[arg(long = "set-dir", global = true, value_name = "DIR")]
-    pub set_dirs: Vec<PathBuf>,
+    /// Given before the command or after it ([`Everywhere::with_command`]).
+    #[command(flatten)]
+    pub everywhere: Everywhere,
     /// Every command takes the limits, and only `sockc --help` lists them (a
     /// subcommand's help names them in one line: [`command`]).
     #[command(flatten, next_help_heading = LIMITS_HEADING)]
     pub bounds: Bounds,
+}
+
+/// The flags every command takes and lists, `-q` and `--set-dir`. Not clap's `global`,
+/// which copies them into all 22 commands whenever the top level is built (about 20
+/// of `sockc --version`'s page faults, docs/benchmarks.md, "The process's start and
+/// end"): [`args`] gives the command that is built copies of its own ([`everywhere`]),
+/// in the place and display order `global` gave them.
+#[derive(clap::Args)]
+pub struct Everywhere {
+    /// Print errors and data only: no warnings, notices or "ok" lines; apply prints
+    /// nothing on success but a change left pending confirmation
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Also read `file "..."` sets from this directory's tree (repeatable); by default
+    /// set files must lie in the rule file's directory tree. Lines of files read from
+    /// here are never quoted in messages
+    #[arg(long = "set-dir", value_name = "DIR")]
+    pub set_dirs: Vec<PathBuf>,
+}
+
+impl Everywhere {
+    /// The flags given before the command (`self`) or after it (`m`'s subcommand), as
+    /// clap's `global` merged them: `-q` at either level; `--set-dir` after the command
+    /// replaces those before it.
+    pub fn with_command(mut self, m: &ArgMatches) -> Everywhere {
+        let Some((_, sub)) = m.subcommand() else {
+            return self;
+        };
+        if sub.try_get_one::<bool>("quiet").ok().flatten() == Some(&true) {
+            self.quiet = true;
+        }
+        if let Ok(Some(dirs)) = sub.try_get_many::<PathBuf>("set_dirs") {
+            self.set_dirs = dirs.cloned().collect();
+        }
+        self
+    }
 }
 /// Where `sockc --help` lists the limits ([`Bounds`]).
 const LIMITS_HEADING: &str = "Limits (every command takes them)";
@@ -333,10 +363,21 @@ const ARGS: &[(&str, MakeArgs)] = &[
 fn args<A: clap::Args, const I: usize>(c: Command) -> Command {
     let about = c.get_about().cloned();
     let long_about = c.get_long_about().cloned();
-    let c = A::augment_args(c)
+    let c = A::augment_args(everywhere(c))
         .about(about.map_or(Resettable::Reset, Resettable::Value))
         .long_about(long_about.map_or(Resettable::Reset, Resettable::Value));
     finish(c, ARGS[I].0)
+}
+
+/// Command `c` with copies of the top level's [`Everywhere`] flags, made before its own
+/// arguments: first in its list, as clap's `global` puts them (completions and man pages
+/// list arguments in that order), with the top level's display order (after its 22
+/// commands, which [`Cli`] makes first: help lists them after the command's own flags),
+/// and the command's own numbered from 0 as before.
+fn everywhere(c: Command) -> Command {
+    let top = Command::new("sockc").next_display_order(ARGS.len());
+    let top = <Everywhere as clap::Args>::augment_args(top);
+    c.args(top.get_arguments().cloned()).next_display_order(0)
 }
 
 /// What the derive does not say of command `c`, `name` (its arguments made): `-O` when
@@ -494,6 +535,7 @@ mod tests {
                 .get_arguments()
                 .map(|a| a.get_id().to_string())
                 .filter(|id| id != "opt" && !LIMITS.contains(&id.as_str()))
+                .filter(|id| id != "quiet" && id != "set_dirs")
                 .collect();
             v.sort();
             v
@@ -523,6 +565,62 @@ mod tests {
         }
         let table: Vec<&str> = ARGS.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, table);
+    }
+
+    /// Every command's copies of `-q` and `--set-dir` ([`everywhere`]) are the top
+    /// level's: the same display order, first in its list of arguments, and not listed
+    /// twice.
+    #[test]
+    fn every_command_has_the_top_levels_flags() {
+        let top = command();
+        let order = |c: &Command, id: &str| {
+            let a = c.get_arguments().find(|a| a.get_id() == id);
+            a.map(|a| a.get_display_order())
+        };
+        let cmd = built();
+        for c in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+            for id in ["quiet", "set_dirs"] {
+                assert_eq!(order(c, id), order(&top, id), "{} {id}", c.get_name());
+                let n = c.get_arguments().filter(|a| a.get_id() == id).count();
+                assert_eq!(n, 1, "{} {id}", c.get_name());
+            }
+            let first: Vec<_> = c.get_arguments().take(2).map(|a| a.get_id()).collect();
+            assert_eq!(first, ["quiet", "set_dirs"], "{}", c.get_name());
+        }
+    }
+
+    /// `-q` and `--set-dir` merge as clap's `global` merged them: `-q` at either level,
+    /// `--set-dir` after the command replacing those before it.
+    #[test]
+    fn the_top_levels_flags_merge_as_global_did() {
+        use clap::FromArgMatches;
+        let given = |args: &[&str]| {
+            let argv = ["sockc"].iter().chain(args).chain(&["f.sk"]);
+            let m = command().try_get_matches_from(argv).unwrap();
+            let cli = Cli::from_arg_matches(&m).unwrap();
+            let e = cli.everywhere.with_command(&m);
+            let dirs: Vec<String> = e.set_dirs.iter().map(|d| d.display().to_string()).collect();
+            (e.quiet, dirs.join(","))
+        };
+        assert_eq!(given(&["check"]), (false, String::new()));
+        assert_eq!(given(&["-q", "check"]), (true, String::new()));
+        assert_eq!(given(&["check", "-q"]), (true, String::new()));
+        assert_eq!(given(&["--set-dir", "a", "check"]), (false, "a".into()));
+        assert_eq!(given(&["check", "--set-dir", "b"]), (false, "b".into()));
+        let both = [
+            "--set-dir",
+            "a",
+            "--set-dir",
+            "c",
+            "check",
+            "--set-dir",
+            "b",
+        ];
+        assert_eq!(given(&both), (false, "b".into()));
+        assert_eq!(
+            given(&["--set-dir", "a", "--set-dir", "c", "apply"]),
+            (false, "a,c".into())
+        );
     }
 
     /// Every argument of every command says what it is for.

@@ -30,7 +30,7 @@ use shared::{
     stdout,
 };
 
-fn main() -> ExitCode {
+fn main() {
     memory::one_glibc_arena();
     stdout::end_quietly_on_sigpipe();
     let parsed = cli::command()
@@ -40,19 +40,19 @@ fn main() -> ExitCode {
         Ok(x) => x,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            exit_now(if e.use_stderr() { 2 } else { 0 })
         }
     };
-    settings::set_quiet(cli.quiet);
+    let everywhere = cli.everywhere.with_command(&matches);
+    settings::set_quiet(everywhere.quiet);
     if let Some(schema) = cli::json_schema(&cli.cmd) {
         json::enable(schema);
     }
     settings::set(Settings {
         opt: cli::opt_level(&matches),
         limits: cli.bounds.limits(&matches),
-        set_dirs: cli.set_dirs.clone(),
+        set_dirs: everywhere.set_dirs,
     });
-    let ends_at_once = matches!(cli.cmd, Cmd::Apply(_));
     let code = run(cli.cmd);
     let n = (0..=255u8)
         .find(|n| ExitCode::from(*n) == code)
@@ -60,13 +60,11 @@ fn main() -> ExitCode {
     if json::enabled().is_some() {
         json::finish(n);
     }
-    if ends_at_once {
-        // An apply's work is done and written (its compiled file was left unfreed,
-        // `commands::apply`): handing the allocator's pages back one `madvise` at a
-        // time would only delay the exit (a few % of a 10k-rule apply's CPU).
-        exit_now(i32::from(n))
-    }
-    code
+    // Every command's work is done, written and dropped inside `run` (an apply leaves
+    // its compiled file unfreed, `commands::apply`); what is left to free is the parsed
+    // command line, and the exit handlers would have mimalloc hand its pages back one
+    // `madvise` at a time and std unmap the signal stack — work the kernel does anyway.
+    exit_now(i32::from(n))
 }
 
 fn run(cmd: Cmd) -> ExitCode {

@@ -17,6 +17,7 @@ pub mod input;
 pub mod installed;
 pub mod installing;
 pub mod json;
+pub mod libm;
 pub mod memory;
 pub mod output;
 pub mod privileges;

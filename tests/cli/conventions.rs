@@ -468,3 +468,41 @@ fn systemd_drop_ins_name_their_install_and_remove_only_their_own() {
     assert!(err.contains("daemon-reload"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Every command ends with `_exit` once its output is written (`main`,
+/// `shared::memory::exit_now`): no exit handlers run, so mimalloc, asked by its
+/// environment to print its statistics when the process ends, prints none — after a
+/// command that succeeds, one that fails, `--version` and a usage error alike. The
+/// output itself is whole.
+#[test]
+fn every_command_ends_without_exit_handlers() {
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["--version"], 0, "sockc "),
+        (&["check", "rules/examples/first.sk"], 0, ""),
+        (&["check", "rules/errors/bom.sk"], 1, ""),
+        (
+            &["compile", "--emit", "asm", "rules/examples/first.sk"],
+            0,
+            "exit",
+        ),
+        (&["status", "--no-such-flag"], 2, ""),
+    ];
+    for (args, want, stdout_has) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_sockc"))
+            .args(args)
+            .current_dir(common::root())
+            .env("MIMALLOC_SHOW_STATS", "1")
+            .output()
+            .expect("sockc runs");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(want), "{args:?}: {stderr}");
+        assert!(stdout.contains(stdout_has), "{args:?}: {stdout}");
+        assert!(
+            !stderr.contains("heap stats") && !stdout.contains("heap stats"),
+            "{args:?} ran the exit handlers: {stderr}"
+        );
+    }
+}
