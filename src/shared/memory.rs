@@ -1,6 +1,9 @@
-//! The process's memory and its end: the allocator (mimalloc), glibc's own arenas
-//! kept to one, handing freed pages back to the kernel between an apply's stages,
-//! and ending a command at once when its work is done and written.
+//! The process's memory and its end: the allocator (mimalloc, its blocks of 4 to 64
+//! KiB placed where larger ones go, [`Placed`]), glibc's own arenas kept to one,
+//! handing freed pages back to the kernel between an apply's stages, and ending a
+//! command at once when its work is done and written. Invariant: every block is
+//! mimalloc's, at least as large as asked and as aligned; placing changes only which
+//! of its pages a block lies in.
 //!
 //! A 100k-rule compile allocates millions of small objects: with mimalloc (its v2,
 //! which keeps fewer pages than v3) the whole `sockc compile` of acl1_100000 took
@@ -11,10 +14,99 @@
 //! rules (39 MB), and 40-60% of a 100k apply's CPU samples in `clear_page`. The price:
 //! 4 KiB faults instead of 2 MiB ones, ~12k more at 10k rules, about +25 ms of CPU there.
 
-use std::io::Write;
+use std::{
+    alloc::{GlobalAlloc, Layout},
+    io::Write,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use mimalloc::MiMalloc;
 
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: Placed = Placed;
+
+/// mimalloc, with blocks of 4 to 64 KiB placed where larger ones go while freed
+/// pages are kept ([`PLACING`]).
+///
+/// mimalloc keeps blocks up to 64 KiB in pages of their size class, and starting a
+/// class of blocks of 4 KiB or more writes the first word of four of them: four pages
+/// touched, for one block used. A command allocates blocks of many such sizes once
+/// each (a `Vec` grown by doubling passes through all of them), and each class's pages
+/// serve no other size. Placed instead where blocks over 64 KiB go — a page of its
+/// own, of which only what is written is touched, and which any size reuses once
+/// freed — the 1k re-apply touched 770 → 616 pages (docs/benchmarks.md, "The 1k
+/// re-apply's heap, fifteenth pass").
+struct Placed;
+
+/// Whether blocks of 4 to 64 KiB are placed ([`Placed`]): until [`purge_at_once`],
+/// which hands every freed page back at once (then a placed block's page would be
+/// handed back at each free and faulted in again at the next allocation: a first
+/// apply of acl1_100000 took 212 → 241 ms of CPU with 2,400 more faults).
+static PLACING: AtomicBool = AtomicBool::new(true);
+
+/// A block of at least this size (`MI_MAX_EXTEND_SIZE`) in mimalloc's own size classes
+/// starts its class with the first words of four blocks written.
+const MEDIUM_FROM: usize = 4 << 10;
+/// mimalloc v2's largest block of a size class (`MI_MEDIUM_OBJ_SIZE_MAX`); larger ones
+/// get a page of their own.
+const MEDIUM_UP_TO: usize = 64 << 10;
+
+/// The size mimalloc is asked for, for a block of `size` bytes. Either answer is safe
+/// for any block whenever asked ([`PLACING`] may change between its allocation and its
+/// free): mimalloc frees a block whatever its size.
+fn placed(size: usize) -> usize {
+    match size {
+        MEDIUM_FROM..=MEDIUM_UP_TO if PLACING.load(Ordering::Relaxed) => MEDIUM_UP_TO + 1,
+        _ => size,
+    }
+}
+
+// SAFETY: mimalloc is asked for blocks no smaller than the layouts and with their
+// alignments (a layout's size rounded up to its alignment cannot overflow `isize`,
+// and `placed` only rounds sizes far below that); what is freed is what it gave.
+unsafe impl GlobalAlloc for Placed {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        unsafe {
+            MiMalloc.alloc(Layout::from_size_align_unchecked(
+                placed(l.size()),
+                l.align(),
+            ))
+        }
+    }
+
+    /// Zeroes only the bytes asked for: all of a placed block would touch every page.
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        if placed(l.size()) == l.size() {
+            return unsafe { MiMalloc.alloc_zeroed(l) };
+        }
+        let p = unsafe { self.alloc(l) };
+        if !p.is_null() {
+            unsafe { p.write_bytes(0, l.size()) };
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { MiMalloc.dealloc(p, l) }
+    }
+
+    /// Into or out of a placed block, copies only the bytes in use: mimalloc copies
+    /// the whole block it gave (64 KiB: sixteen pages touched for a few KiB in use).
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, size: usize) -> *mut u8 {
+        let (from, to) = (placed(l.size()), placed(size));
+        if (from == l.size() && to == size) || from == to {
+            return unsafe { MiMalloc.realloc(p, l, to) };
+        }
+        let q = unsafe { self.alloc(Layout::from_size_align_unchecked(size, l.align())) };
+        if !q.is_null() {
+            unsafe {
+                q.copy_from_nonoverlapping(p, l.size().min(size));
+                self.dealloc(p, l);
+            }
+        }
+        q
+    }
+}
 
 /// One arena for glibc's own `malloc` (`M_ARENA_MAX`, 1), which sockc's code does not
 /// use (mimalloc is the global allocator) but the C library does, a little: the
@@ -62,6 +154,7 @@ pub fn purge_at_once() {
     }
     /// `mi_option_purge_delay` in mimalloc v2's `mi_option_t`.
     const PURGE_DELAY: libc::c_int = 15;
+    PLACING.store(false, Ordering::Relaxed);
     // SAFETY: `mi_option_set` belongs to the mimalloc linked in as the global
     // allocator above; it takes no pointers, and an option may be set at any time.
     unsafe { mi_option_set(PURGE_DELAY, 0) }
@@ -74,6 +167,99 @@ pub fn exit_now(code: i32) -> ! {
     let _ = std::io::stdout().flush();
     // SAFETY: _exit has no preconditions; nothing is left to run or write.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod placed_tests {
+    use super::{MEDIUM_FROM, MEDIUM_UP_TO, PLACING};
+    use mimalloc::MiMalloc;
+    use std::{
+        alloc::{GlobalAlloc, Layout},
+        sync::atomic::Ordering,
+    };
+
+    /// Page faults of this thread so far.
+    fn faults() -> i64 {
+        // SAFETY: getrusage writes one `rusage` into the zeroed value it is given.
+        unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut u), 0);
+            u.ru_minflt
+        }
+    }
+
+    /// Pages first touched by allocating a block of each size in `sizes` from `alloc`
+    /// and writing its first byte (the blocks kept until all are made).
+    fn touched(alloc: &dyn GlobalAlloc, sizes: &[usize]) -> i64 {
+        let before = faults();
+        let blocks: Vec<(*mut u8, Layout)> = sizes
+            .iter()
+            .map(|&n| {
+                let l = Layout::from_size_align(n, 8).unwrap();
+                // SAFETY: a layout of a non-zero size; the block is written within it.
+                let p = unsafe { alloc.alloc(l) };
+                assert!(!p.is_null());
+                unsafe { p.write(1) };
+                (p, l)
+            })
+            .collect();
+        let after = faults();
+        for (p, l) in blocks {
+            // SAFETY: freed once, by the allocator that gave it, with its layout.
+            unsafe { alloc.dealloc(p, l) };
+        }
+        after - before
+    }
+
+    /// Blocks of a dozen sizes from 5 to 60 KiB, each of another mimalloc size class
+    /// and one byte of each written, touch a page each placed, about four in
+    /// mimalloc's own classes (which write the first word of four blocks as a class
+    /// starts). On a thread of its own: a fresh mimalloc heap, faults counted per
+    /// thread.
+    #[test]
+    fn placed_medium_blocks_touch_only_what_is_written() {
+        assert!(
+            PLACING.load(Ordering::Relaxed),
+            "no test hands freed pages back"
+        );
+        let (placed, classed) = std::thread::spawn(|| {
+            let sizes =
+                |off: usize| -> Vec<usize> { (1..=12).map(|i| i * (5 << 10) - off).collect() };
+            (
+                touched(&super::Placed, &sizes(8)),
+                touched(&MiMalloc, &sizes(2 << 10)),
+            )
+        })
+        .join()
+        .unwrap();
+        assert!(
+            placed + 12 <= classed,
+            "12 blocks touched {placed} pages placed, {classed} in size classes"
+        );
+    }
+
+    /// A placed block keeps its bytes as it grows through and past the placed sizes,
+    /// and shrinks back; one zeroed is zero where a freed one held other bytes.
+    #[test]
+    fn placed_blocks_keep_their_bytes() {
+        let mut v: Vec<u32> = Vec::new();
+        for i in 0..60_000u32 {
+            v.push(i.wrapping_mul(2_654_435_761));
+        }
+        v.truncate(1_500);
+        v.shrink_to_fit();
+        v.truncate(300);
+        v.shrink_to_fit();
+        assert!(v
+            .iter()
+            .enumerate()
+            .all(|(i, &x)| x == (i as u32).wrapping_mul(2_654_435_761)));
+        for n in [MEDIUM_FROM, 20_000, MEDIUM_UP_TO] {
+            drop(vec![0xffu8; n]);
+            let z = vec![0u8; n];
+            assert!(z.iter().all(|&b| b == 0), "a zeroed block of {n} bytes");
+        }
+    }
 }
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]

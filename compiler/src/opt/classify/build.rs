@@ -172,15 +172,16 @@ pub(super) fn build_trie(
     mode: Mode,
     budget: usize,
 ) -> Result<Trie, BuildError> {
-    build_trie_halving(family, group, entries, mode, budget, HALVES_MIN).map(|(t, _)| t)
+    build_trie_halving(family, group, &entries, mode, budget, HALVES_MIN).map(|(t, _)| t)
 }
 
 /// [`build_trie`], a root list of at least `halves_min` entries built in halves
-/// ([`in_halves`]); also whether it was.
+/// ([`in_halves`]); also whether it was. Borrowed: a caller that keeps the entries in
+/// case the trie fails need not copy them.
 pub(super) fn build_trie_halving(
     family: Family,
     group: Group,
-    entries: Vec<Entry>,
+    entries: &[Entry],
     mode: Mode,
     budget: usize,
     halves_min: usize,
@@ -198,12 +199,12 @@ pub(super) fn build_trie_halving(
         region.hi[d] = dim.max();
     }
     let all: Vec<u32> = (0..entries.len() as u32).collect();
-    let halves = in_halves(&entries, mode, &dims, budget, halves_min, &region, &all);
+    let halves = in_halves(entries, mode, &dims, budget, halves_min, &region, &all);
     let in_halves = halves.is_some();
     let (b, root) = match halves {
         Some(built) => built,
         None => {
-            let mut b = Builder::new(&entries, mode, &dims, budget);
+            let mut b = Builder::new(entries, mode, &dims, budget);
             let root = b.build(&region, &all)?;
             (b, root)
         }
@@ -226,7 +227,7 @@ pub(super) fn build_trie_halving(
             .collect(),
         checks_flags: entries.iter().any(|e| e.tcp_flags.0 != 0),
         checks_l4: entries.iter().any(|e| e.needs_l4),
-        entries: Entries::of(&entries, nd),
+        entries: Entries::of(entries, nd),
         dims,
         root,
         nodes,

@@ -362,7 +362,7 @@ const THREAD_MIN: usize = 1024;
 fn one_trie(f: Family, all: &[Entry]) -> Result<(Trie, bool), BuildError> {
     let budget = SMALL_WORK * all.len() + (1 << 16);
     let (mode, halves_min) = (build::Mode::First, build::ALONE_HALVES_MIN);
-    build::build_trie_halving(f, Group::All, all.to_vec(), mode, budget, halves_min)
+    build::build_trie_halving(f, Group::All, all, mode, budget, halves_min)
 }
 
 /// Builds the tries of `rules[range]`: per family, one trie for a small family whose

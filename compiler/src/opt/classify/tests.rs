@@ -368,7 +368,7 @@ fn a_trie_built_in_halves_is_the_trie_built_whole() {
         build::build_trie_halving(
             Family::V4,
             Group::BySrc,
-            es.clone(),
+            &es,
             build::Mode::First,
             budget,
             halves_min,
@@ -603,16 +603,9 @@ fn a_trie_finds_the_first_entry_that_matches() {
 /// The V4 trie of `es` for the first match, in halves from `halves_min` entries.
 fn first_trie(es: &[Entry], halves_min: usize) -> crate::ir::classifier::Trie {
     let (mode, budget) = (build::Mode::First, usize::MAX / 2);
-    build::build_trie_halving(
-        Family::V4,
-        Group::All,
-        es.to_vec(),
-        mode,
-        budget,
-        halves_min,
-    )
-    .expect("builds")
-    .0
+    build::build_trie_halving(Family::V4, Group::All, es, mode, budget, halves_min)
+        .expect("builds")
+        .0
 }
 
 /// Two regions with the same entries whose ranges differ only where the region is
