@@ -371,9 +371,9 @@ type LeafKey = [u32; LEAF_MAX];
 const NO_ENTRY: u32 = u32::MAX;
 
 fn leaf_key(list: &[u32]) -> LeafKey {
-    let mut key = [NO_ENTRY; LEAF_MAX];
-    key[..list.len()].copy_from_slice(list);
-    key
+    // Slot by slot (the list's length is not known here: a fill and a copy of it
+    // were a `memset` and a `memcpy` call per leaf looked up).
+    std::array::from_fn(|k| list.get(k).copied().unwrap_or(NO_ENTRY))
 }
 
 /// The list a [`LeafKey`] holds.
@@ -612,8 +612,10 @@ impl<'a> Builder<'a> {
         for (slots, &e) in key[2..].chunks_exact_mut(width).zip(list) {
             let (first, ranges) = slots.split_at_mut(1);
             first[0] = e;
+            // The entry looked up once, not once per dimension.
+            let x = &self.entries[e as usize];
             for (pair, &(d, mask)) in ranges.chunks_exact_mut(2).zip(partial) {
-                let (a, b) = self.clip(e, region, d);
+                let (a, b) = clipped(x, region, d);
                 pair[0] = a & mask;
                 pair[1] = b & mask;
             }
@@ -656,10 +658,11 @@ impl<'a> Builder<'a> {
     /// entries without such a condition. `None` when no byte tells any entries apart.
     fn choose_byte(&self, region: &Region, list: &[u32]) -> Option<Axis> {
         // (demoted, entries covering it whole, -distinct values): lowest wins.
-        let mut best: Option<((usize, usize, usize), Axis)> = None;
-        let mut consider = |score: (usize, usize, usize), axis: Axis| {
+        type Best = Option<((usize, usize, usize), Axis)>;
+        let mut best: Best = None;
+        let consider = |best: &mut Best, score: (usize, usize, usize), axis: Axis| {
             if score.1 < list.len() && best.is_none_or(|(s, _)| score < s) {
-                best = Some((score, axis));
+                *best = Some((score, axis));
             }
         };
         // The dimensions not read whole yet, and the shift of each one's next byte.
@@ -687,10 +690,16 @@ impl<'a> Builder<'a> {
             }
         }
         for (st, &(d, shift)) in stats.iter().zip(open) {
-            consider(
-                (usize::from(st.alike), st.wide, usize::MAX - st.distinct()),
-                Axis::Dim(d, shift),
-            );
+            // The distinct values (five words' bits counted) only break a tie of the
+            // first two: counted only for a dimension that can still win.
+            let head = (usize::from(st.alike), st.wide);
+            if best.is_none_or(|(s, _)| head <= (s.0, s.1)) {
+                consider(
+                    &mut best,
+                    (head.0, head.1, usize::MAX - st.distinct()),
+                    Axis::Dim(d, shift),
+                );
+            }
         }
         if !region.flags {
             let mut tests: Vec<(u8, u8)> = Vec::new();
@@ -705,6 +714,7 @@ impl<'a> Builder<'a> {
             tests.dedup();
             // One test only tells the entries with it from those without.
             consider(
+                &mut best,
                 (
                     usize::from(tests.len() == 1),
                     list.len() - tested,
@@ -715,7 +725,7 @@ impl<'a> Builder<'a> {
         }
         if !region.l4 {
             // Tells only the entries that need the header from those that do not.
-            consider((1, list.len() - needs, usize::MAX - 2), Axis::L4);
+            consider(&mut best, (1, list.len() - needs, usize::MAX - 2), Axis::L4);
         }
         best.map(|(_, axis)| axis)
     }
