@@ -371,8 +371,7 @@ type LeafKey = [u32; LEAF_MAX];
 const NO_ENTRY: u32 = u32::MAX;
 
 fn leaf_key(list: &[u32]) -> LeafKey {
-    // Slot by slot (the list's length is not known here: a fill and a copy of it
-    // were a `memset` and a `memcpy` call per leaf looked up).
+    // Slot by slot: a fill and a copy were a `memset` and a `memcpy` call per leaf.
     std::array::from_fn(|k| list.get(k).copied().unwrap_or(NO_ENTRY))
 }
 
@@ -657,12 +656,15 @@ impl<'a> Builder<'a> {
     /// at entry ends; the TCP flags and the L4 byte count as covered whole by the
     /// entries without such a condition. `None` when no byte tells any entries apart.
     fn choose_byte(&self, region: &Region, list: &[u32]) -> Option<Axis> {
-        // (demoted, entries covering it whole, -distinct values): lowest wins.
-        type Best = Option<((usize, usize, usize), Axis)>;
-        let mut best: Best = None;
-        let consider = |best: &mut Best, score: (usize, usize, usize), axis: Axis| {
-            if score.1 < list.len() && best.is_none_or(|(s, _)| score < s) {
-                *best = Some((score, axis));
+        // (demoted, entries covering it whole, -distinct values): lowest wins. The
+        // distinct values only break ties of the first two: counted when they can.
+        let mut best: Option<((usize, usize, usize), Axis)> = None;
+        let mut consider = |head: (usize, usize), distinct: &dyn Fn() -> usize, axis: Axis| {
+            if head.1 < list.len() && best.is_none_or(|(s, _)| head <= (s.0, s.1)) {
+                let score = (head.0, head.1, usize::MAX - distinct());
+                if best.is_none_or(|(s, _)| score < s) {
+                    best = Some((score, axis));
+                }
             }
         };
         // The dimensions not read whole yet, and the shift of each one's next byte.
@@ -690,16 +692,8 @@ impl<'a> Builder<'a> {
             }
         }
         for (st, &(d, shift)) in stats.iter().zip(open) {
-            // The distinct values (five words' bits counted) only break a tie of the
-            // first two: counted only for a dimension that can still win.
             let head = (usize::from(st.alike), st.wide);
-            if best.is_none_or(|(s, _)| head <= (s.0, s.1)) {
-                consider(
-                    &mut best,
-                    (head.0, head.1, usize::MAX - st.distinct()),
-                    Axis::Dim(d, shift),
-                );
-            }
+            consider(head, &|| st.distinct(), Axis::Dim(d, shift));
         }
         if !region.flags {
             let mut tests: Vec<(u8, u8)> = Vec::new();
@@ -713,19 +707,12 @@ impl<'a> Builder<'a> {
             tests.sort_unstable();
             tests.dedup();
             // One test only tells the entries with it from those without.
-            consider(
-                &mut best,
-                (
-                    usize::from(tests.len() == 1),
-                    list.len() - tested,
-                    usize::MAX - tests.len() - 1,
-                ),
-                Axis::Flags,
-            );
+            let head = (usize::from(tests.len() == 1), list.len() - tested);
+            consider(head, &|| tests.len() + 1, Axis::Flags);
         }
         if !region.l4 {
             // Tells only the entries that need the header from those that do not.
-            consider(&mut best, (1, list.len() - needs, usize::MAX - 2), Axis::L4);
+            consider((1, list.len() - needs), &|| 2, Axis::L4);
         }
         best.map(|(_, axis)| axis)
     }
