@@ -761,7 +761,12 @@ impl Checker<'_> {
                     Family::V6
                 };
                 self.constrain_family(family, f, *sp);
-                self.lint_ipv6_port(*sp);
+                // An IPv4 prefix's text has no `:` (only an IPv6 text parses to
+                // IPv6), so the lint has nothing to say of it: its searches of the
+                // text are left out.
+                if f == Family::V6 {
+                    self.lint_ipv6_port(*sp);
+                }
                 AddrMatch::Prefix(*n)
             }
             AddrSpec::Set(id) => match self.set_by_name(id) {

@@ -372,9 +372,8 @@ type LeafKey = [u32; LEAF_MAX];
 const NO_ENTRY: u32 = u32::MAX;
 
 fn leaf_key(list: &[u32]) -> LeafKey {
-    let mut key = [NO_ENTRY; LEAF_MAX];
-    key[..list.len()].copy_from_slice(list);
-    key
+    // Slot by slot: a fill and a copy were a `memset` and a `memcpy` call per leaf.
+    std::array::from_fn(|k| list.get(k).copied().unwrap_or(NO_ENTRY))
 }
 
 /// The list a [`LeafKey`] holds.
@@ -613,8 +612,10 @@ impl<'a> Builder<'a> {
         for (slots, &e) in key[2..].chunks_exact_mut(width).zip(list) {
             let (first, ranges) = slots.split_at_mut(1);
             first[0] = e;
+            // The entry looked up once, not once per dimension.
+            let x = &self.entries[e as usize];
             for (pair, &(d, mask)) in ranges.chunks_exact_mut(2).zip(partial) {
-                let (a, b) = self.clip(e, region, d);
+                let (a, b) = clipped(x, region, d);
                 pair[0] = a & mask;
                 pair[1] = b & mask;
             }
@@ -656,11 +657,15 @@ impl<'a> Builder<'a> {
     /// at entry ends; the TCP flags and the L4 byte count as covered whole by the
     /// entries without such a condition. `None` when no byte tells any entries apart.
     fn choose_byte(&self, region: &Region, list: &[u32]) -> Option<Axis> {
-        // (demoted, entries covering it whole, -distinct values): lowest wins.
+        // (demoted, entries covering it whole, -distinct values): lowest wins. The
+        // distinct values only break ties of the first two: counted when they can.
         let mut best: Option<((usize, usize, usize), Axis)> = None;
-        let mut consider = |score: (usize, usize, usize), axis: Axis| {
-            if score.1 < list.len() && best.is_none_or(|(s, _)| score < s) {
-                best = Some((score, axis));
+        let mut consider = |head: (usize, usize), distinct: &dyn Fn() -> usize, axis: Axis| {
+            if head.1 < list.len() && best.is_none_or(|(s, _)| head <= (s.0, s.1)) {
+                let score = (head.0, head.1, usize::MAX - distinct());
+                if best.is_none_or(|(s, _)| score < s) {
+                    best = Some((score, axis));
+                }
             }
         };
         // The dimensions not read whole yet, and the shift of each one's next byte.
@@ -688,10 +693,8 @@ impl<'a> Builder<'a> {
             }
         }
         for (st, &(d, shift)) in stats.iter().zip(open) {
-            consider(
-                (usize::from(st.alike), st.wide, usize::MAX - st.distinct()),
-                Axis::Dim(d, shift),
-            );
+            let head = (usize::from(st.alike), st.wide);
+            consider(head, &|| st.distinct(), Axis::Dim(d, shift));
         }
         if !region.flags {
             let mut tests: Vec<(u8, u8)> = Vec::new();
@@ -705,18 +708,12 @@ impl<'a> Builder<'a> {
             tests.sort_unstable();
             tests.dedup();
             // One test only tells the entries with it from those without.
-            consider(
-                (
-                    usize::from(tests.len() == 1),
-                    list.len() - tested,
-                    usize::MAX - tests.len() - 1,
-                ),
-                Axis::Flags,
-            );
+            let head = (usize::from(tests.len() == 1), list.len() - tested);
+            consider(head, &|| tests.len() + 1, Axis::Flags);
         }
         if !region.l4 {
             // Tells only the entries that need the header from those that do not.
-            consider((1, list.len() - needs, usize::MAX - 2), Axis::L4);
+            consider((1, list.len() - needs), &|| 2, Axis::L4);
         }
         best.map(|(_, axis)| axis)
     }

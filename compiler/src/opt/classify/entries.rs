@@ -70,14 +70,21 @@ pub(super) fn expansion(sets: &Sets, m: &RuleMatch, f: Family) -> usize {
 
 /// The per-word ranges of a prefix over its 32-bit words (the first `words`).
 fn prefix_words(net: &IpNet) -> [(u32, u32); 4] {
-    let (bytes, plen): ([u8; 16], u32) = match net {
+    match net {
+        // One word, the other three whole as [`words_of`] makes them (its loop over
+        // an IPv4 address's sixteen bytes was a third of the entries' making).
         IpNet::V4(n) => {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&n.network().octets());
-            (b, n.prefix_len().into())
+            let (v, plen) = (u32::from(n.network()), u32::from(n.prefix_len()));
+            let host = u32::MAX.checked_shr(plen).unwrap_or(0);
+            let whole = (0, u32::MAX);
+            [(v & !host, v | host), whole, whole, whole]
         }
-        IpNet::V6(n) => (n.network().octets(), n.prefix_len().into()),
-    };
+        IpNet::V6(n) => words_of(n.network().octets(), n.prefix_len().into()),
+    }
+}
+
+/// The per-word ranges of the prefix of `plen` bits of `bytes`.
+fn words_of(bytes: [u8; 16], plen: u32) -> [(u32, u32); 4] {
     let mut out = [(0u32, 0u32); 4];
     for (w, c) in bytes.chunks(4).enumerate() {
         let v = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
@@ -141,14 +148,18 @@ fn push_entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family, out
                                 tcp_flags,
                                 needs_l4,
                             };
-                            let boxes = s[..words].iter().chain(&d[..words]).copied().chain([
-                                (sp.0.into(), sp.1.into()),
-                                (dp.0.into(), dp.1.into()),
-                                pr,
-                            ]);
-                            for (k, (lo, hi)) in boxes.enumerate() {
-                                e.lo[k] = lo;
-                                e.hi[k] = hi;
+                            // Each part in its place (a chain of iterators over them
+                            // all cost a state check per bound).
+                            let rest = [(sp.0.into(), sp.1.into()), (dp.0.into(), dp.1.into()), pr];
+                            for (at, part) in [(0, &s[..words]), (words, &d[..words])] {
+                                for (k, &(lo, hi)) in part.iter().enumerate() {
+                                    e.lo[at + k] = lo;
+                                    e.hi[at + k] = hi;
+                                }
+                            }
+                            for (k, (lo, hi)) in rest.into_iter().enumerate() {
+                                e.lo[2 * words + k] = lo;
+                                e.hi[2 * words + k] = hi;
                             }
                             debug_assert!(dims.iter().enumerate().all(|(k, d)| e.hi[k] <= d.max()));
                             out.push(e);
@@ -354,5 +365,31 @@ pub(super) fn group_of(e: &Entry, f: Family, span: AddrSpan) -> Group {
         Group::BySrc
     } else {
         Group::ByDst
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    use ipnet::{IpNet, Ipv4Net};
+
+    use super::{prefix_words, words_of};
+
+    /// An IPv4 prefix's words, made directly, are what the general reading of its
+    /// sixteen bytes (the address in the first four) makes: every length, addresses
+    /// with high, low and no bits set.
+    #[test]
+    fn ipv4_words_are_the_general_readings() {
+        for addr in [0u32, 1, 0x8000_0000, 0xc0a8_0100, 0xffff_ffff, 0x0a0b_0c0d] {
+            for len in 0..=32u8 {
+                let net = Ipv4Net::new(addr.into(), len).unwrap().trunc();
+                let mut bytes = [0u8; 16];
+                bytes[..4].copy_from_slice(&net.network().octets());
+                assert_eq!(
+                    prefix_words(&IpNet::V4(net)),
+                    words_of(bytes, len.into()),
+                    "{net}"
+                );
+            }
+        }
     }
 }

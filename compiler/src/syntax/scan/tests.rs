@@ -479,3 +479,72 @@ fn trailing_blanks_and_comments_stay_in_spans() {
         assert_eq!(parse_counting(src, MAX_DIAGS).map(|r| r.2), Some(0), "{src:?}");
     }
 }
+
+/// The one-pass reading of an everyday IPv4 prefix gives what the long reading gives
+/// (end and value) wherever it reads one: never a text the long reading does not call
+/// everyday (leading zeros, long groups, values past 255 or 32, host bits, groups
+/// missing), and to the same end when digits, `/` or `:` follow. (It may give up on
+/// more, a length written with a leading zero: the long reading reads those.)
+#[test]
+fn everyday_prefixes_read_as_the_long_way_reads_them() {
+    use super::{prefix4_any, prefix4_everyday};
+    let mut texts: Vec<String> = [
+        "1.2.3.4",
+        "0.0.0.0/0",
+        "10.0.0.0/8",
+        "10.0.0.1/8",
+        "255.255.255.255/32",
+        "256.1.1.1",
+        "01.2.3.4",
+        "1.2.3.04/32",
+        "1.2.3.4/033",
+        "1.2.3.4/08",
+        "1.2.3.4/33",
+        "1.2.3.4/",
+        "1.2.3.4/x",
+        "1.2.3",
+        "1.2.3.",
+        "1.2.3.4.5",
+        "1234.1.1.1",
+        "1.2.3.4:80",
+        "1.2.3.4 ",
+        "192.168.0.0/16:53",
+        "1.2.3.4/321",
+        "0.0.0.0/00",
+        "9.9.9.9/3",
+        "128.0.0.0/1",
+        "1.2.3.4/1x",
+        "00.0.0.0",
+        "0.0.0.0",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
+    let mut rng = Rng::seeded(50);
+    let groups = [
+        "0", "1", "9", "10", "25", "99", "100", "255", "256", "007", "01", "1000",
+    ];
+    let after = [
+        "", "", "/0", "/1", "/8", "/24", "/32", "/33", "/08", "/", "/x", " ", ":80", "5", ".",
+    ];
+    for _ in 0..20_000 {
+        let n = 3 + rng.below(3);
+        let dot = if rng.below(20) == 0 { ":" } else { "." };
+        let mut t = (0..n)
+            .map(|_| rng.pick(&groups))
+            .collect::<Vec<_>>()
+            .join(dot);
+        t.push_str(rng.pick(&after));
+        texts.push(t);
+    }
+    let mut everyday = 0;
+    for t in &texts {
+        let s = t.as_bytes();
+        let long = prefix4_any(s, 0);
+        if let Some((e, net)) = prefix4_everyday(s, 0) {
+            everyday += 1;
+            assert_eq!(long, Some((e, Some(net))), "{t:?}");
+        }
+    }
+    assert!(everyday > 300, "only {everyday} everyday texts");
+}
