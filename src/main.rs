@@ -39,7 +39,12 @@ fn main() {
     let (matches, cli) = match parsed {
         Ok(x) => x,
         Err(e) => {
-            let _ = e.print();
+            // `--help` and `--version` are output like any other (a full disk or a
+            // reader gone is an error, `stdout::failed`); a usage error that cannot
+            // be written to standard error still exits 2.
+            if let (Err(err), false) = (e.print(), e.use_stderr()) {
+                stdout::failed(&err)
+            }
             exit_now(if e.use_stderr() { 2 } else { 0 })
         }
     };

@@ -162,9 +162,12 @@ pub fn purge_at_once() {
 
 /// Ends the process at once, with `code`, once stdout is flushed: no destructors and
 /// no exit handlers (mimalloc's returns every page to the kernel one `madvise` at a
-/// time). Only for a command whose work is done and written.
+/// time). Only for a command whose work is done and written. A flush that fails ends
+/// it as any failed write to standard output does (`stdout::failed`), not with `code`.
 pub fn exit_now(code: i32) -> ! {
-    let _ = std::io::stdout().flush();
+    if let Err(e) = std::io::stdout().flush() {
+        super::stdout::failed(&e)
+    }
     // SAFETY: _exit has no preconditions; nothing is left to run or write.
     unsafe { libc::_exit(code) }
 }

@@ -352,6 +352,10 @@ fn output_to_a_full_device_or_a_closed_pipe_never_panics() {
         vec!["diff", r, s(&other)],
         vec!["diff", r, s(&other), "--json"],
         vec!["completions", "bash"],
+        // clap's own output, printed before any command runs (it exited 0 silently).
+        vec!["--version"],
+        vec!["--help"],
+        vec!["check", "--help"],
     ];
     let fs = common::is_root().then(|| TempBpffs::new("full"));
     if let Some(fs) = &fs {
