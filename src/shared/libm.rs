@@ -9,6 +9,8 @@
 //! Invariant: the answers are glibc's own, bit for bit — the same versioned symbols
 //! (`GLIBC_2.29`, what the linker bound before) looked up in the same library with
 //! `dlvsym`, which picks the same CPU-specific variant as the loader would.
+//! Built only for x86_64 glibc linked dynamically (`shared/mod.rs`), where that
+//! version exists; any other build links libm as before.
 
 use std::{
     ffi::{c_void, CStr},

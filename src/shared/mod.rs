@@ -17,6 +17,14 @@ pub mod input;
 pub mod installed;
 pub mod installing;
 pub mod json;
+// Only where its symbol version is known to exist (x86_64 glibc since 2.29) and the
+// library is loaded dynamically: anywhere else the binary links libm as usual.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_arch = "x86_64",
+    not(target_feature = "crt-static")
+))]
 pub mod libm;
 pub mod memory;
 pub mod output;
