@@ -19,8 +19,8 @@ const CONTEXT: usize = 3;
 pub const MAX_DIFF_LINES: usize = 400;
 
 /// The instruction lines of a disassembly: notes (`; ...`) are comments.
-pub(super) fn code_lines(asm: &str) -> Vec<&str> {
-    asm.lines().filter(|l| !l.starts_with(';')).collect()
+pub(super) fn code_lines(asm: &str) -> impl Iterator<Item = &str> {
+    asm.lines().filter(|l| !l.starts_with(';'))
 }
 
 /// Instruction slots of a disassembly: the last instruction's pc plus its width

@@ -502,7 +502,9 @@ fn beside<A: Send, B>(
 
 /// Whether a program's instructions changed (not merely its notes).
 fn code_changed(o: &ProgramSnapshot, n: &ProgramSnapshot) -> bool {
-    o.asm != n.asm && code_lines(&o.asm) != code_lines(&n.asm)
+    // Compared line by line as they are read: two lists of every line cost more
+    // than the comparison (~1% of a 1k re-apply).
+    o.asm != n.asm && !code_lines(&o.asm).eq(code_lines(&n.asm))
 }
 
 /// What happens to each program (a new object reloads even those whose code is the

@@ -329,8 +329,8 @@ fn a_rule_added_in_a_classified_run_is_refitted_into_place() {
     assert_eq!(p.fresh_slots, [fresh]);
     let (now, was) = (Snapshot::of(&fitted), Snapshot::of(&old));
     assert_eq!(
-        code_lines(&now.programs[1].asm),
-        code_lines(&was.programs[1].asm),
+        code_lines(&now.programs[1].asm).collect::<Vec<_>>(),
+        code_lines(&was.programs[1].asm).collect::<Vec<_>>(),
         "the tc program's code is the installed one"
     );
 }
