@@ -811,21 +811,19 @@ fn opt_len(s: &[u8], e: usize) -> usize {
 /// `prefix4 = @{ ipv4 ~ ("/" ~ ASCII_DIGIT+)? }`,
 /// `ipv4 = @{ ASCII_DIGIT+ ~ ("." ~ ASCII_DIGIT+){3} }`: where the token ends, and its
 /// value when the text is in its everyday form — four groups of one to three digits
-/// without leading zeros, each at most 255, a length of one or two digits at most 32,
-/// and no host bits. For those texts that is what [`decode_prefix`] makes of them
-/// (through `IpAddr::from_str`), without its string searching and parsing; any other
-/// text goes to [`decode_prefix`].
+/// without leading zeros, each at most 255, a length of one or two digits without a
+/// leading zero at most 32, and no host bits ([`prefix4_everyday`]). For those texts
+/// that is what [`decode_prefix`] makes of them (through `IpAddr::from_str`), without
+/// its string searching and parsing; any other text goes to [`decode_prefix`].
 fn prefix4(s: &[u8], i: usize) -> Option<(usize, Option<IpNet>)> {
     match prefix4_everyday(s, i) {
         Some((e, net)) => Some((e, Some(net))),
-        None => prefix4_any(s, i),
+        None => prefix4_end(s, i).map(|e| (e, None)),
     }
 }
 
-/// [`prefix4`] of any text, its everyday form included.
-fn prefix4_any(s: &[u8], i: usize) -> Option<(usize, Option<IpNet>)> {
-    let mut addr = 0u32;
-    let mut everyday = true;
+/// Where the `prefix4` token at `i` ends, whatever its digits say.
+fn prefix4_end(s: &[u8], i: usize) -> Option<usize> {
     let mut e = i;
     for group in 0..4 {
         if group > 0 {
@@ -838,32 +836,9 @@ fn prefix4_any(s: &[u8], i: usize) -> Option<(usize, Option<IpNet>)> {
         if d == e {
             return None;
         }
-        if d - e > 3 || (d - e > 1 && s[e] == b'0') {
-            everyday = false;
-        } else {
-            let v = s[e..d]
-                .iter()
-                .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
-            everyday &= v <= 255;
-            addr = addr << 8 | v;
-        }
         e = d;
     }
-    let mut len = 32u8;
-    if s.get(e) == Some(&b'/') && is_digit(s.get(e + 1)) {
-        let d = digits(s, e + 1);
-        if d - e > 3 {
-            everyday = false;
-        } else {
-            len = s[e + 1..d].iter().fold(0u8, |n, c| n * 10 + (c - b'0'));
-        }
-        e = d;
-    }
-    let host_bits = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
-    let net = (everyday && len <= 32 && addr & host_bits == 0)
-        .then(|| Ipv4Net::new(Ipv4Addr::from(addr), len).ok().map(IpNet::V4))
-        .flatten();
-    Some((e, net))
+    Some(opt_len(s, e))
 }
 
 /// [`prefix4`] of a text in its everyday form (see there), read in one pass: each

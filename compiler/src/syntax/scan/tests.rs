@@ -481,13 +481,14 @@ fn trailing_blanks_and_comments_stay_in_spans() {
 }
 
 /// The one-pass reading of an everyday IPv4 prefix gives what the long reading gives
-/// (end and value) wherever it reads one: never a text the long reading does not call
-/// everyday (leading zeros, long groups, values past 255 or 32, host bits, groups
-/// missing), and to the same end when digits, `/` or `:` follow. (It may give up on
-/// more, a length written with a leading zero: the long reading reads those.)
+/// (the token's end, and the value `decode_prefix` makes of its text) wherever it
+/// reads one: never a text the long reading refuses (leading zeros, long groups,
+/// values past 255 or 32, host bits, groups missing), and to the same end when
+/// digits, `/` or `:` follow. (It gives up on more, a length written with a leading
+/// zero: `decode_prefix` reads those.)
 #[test]
 fn everyday_prefixes_read_as_the_long_way_reads_them() {
-    use super::{prefix4_any, prefix4_everyday};
+    use super::{decode_prefix, prefix4_end, prefix4_everyday};
     let mut texts: Vec<String> = [
         "1.2.3.4",
         "0.0.0.0/0",
@@ -540,10 +541,10 @@ fn everyday_prefixes_read_as_the_long_way_reads_them() {
     let mut everyday = 0;
     for t in &texts {
         let s = t.as_bytes();
-        let long = prefix4_any(s, 0);
         if let Some((e, net)) = prefix4_everyday(s, 0) {
             everyday += 1;
-            assert_eq!(long, Some((e, Some(net))), "{t:?}");
+            assert_eq!(prefix4_end(s, 0), Some(e), "{t:?}");
+            assert_eq!(decode_prefix(&t[..e]).ok(), Some(net), "{t:?}");
         }
     }
     assert!(everyday > 300, "only {everyday} everyday texts");
