@@ -1402,7 +1402,7 @@ fn repair_of_every_install_says_it_finished_a_killed_flush() {
     );
     let apply = [
         "apply",
-        s(&file),
+        file.to_str().unwrap(),
         "--name",
         &lab.name,
         "--bpffs",
@@ -1436,8 +1436,4 @@ fn repair_of_every_install_says_it_finished_a_killed_flush() {
         assert!(!dir.exists(), "flush killed at unlink #{n}: left {dir:?}");
     }
     assert!(killed >= 2, "{killed} flushes left their directory");
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }

@@ -158,14 +158,9 @@ fn repair_named(store: &Store, n: &str, named: bool) -> Result<Option<Repaired>,
     let recovered = recover_for_change(store, n, &mut notices)?;
     let Some(m) = store.manifest(n)? else {
         return match recovered {
-            Some(r @ (Recovery::Flushed { .. } | Recovery::Debris { .. })) => Ok(Some(Repaired {
-                name: n.to_string(),
-                recovered: Some(r),
-                drift: Vec::new(),
-                sets: Vec::new(),
-                failed: Vec::new(),
-                notices,
-            })),
+            Some(r @ (Recovery::Flushed { .. } | Recovery::Debris { .. })) => {
+                Ok(Some(Repaired::finished(n.to_string(), r, notices)))
+            }
             _ if named => Err(InstallError::NotInstalled(n.to_string())),
             _ => Ok(None),
         };
@@ -183,6 +178,19 @@ impl Repaired {
             sets: Vec::new(),
             failed: vec![why],
             notices: Vec::new(),
+        }
+    }
+
+    /// An install whose interrupted flush or first apply `recovered` finished or
+    /// removed: nothing of it is left to repair.
+    fn finished(name: String, recovered: Recovery, notices: Vec<String>) -> Repaired {
+        Repaired {
+            name,
+            recovered: Some(recovered),
+            drift: Vec::new(),
+            sets: Vec::new(),
+            failed: Vec::new(),
+            notices,
         }
     }
 }
