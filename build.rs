@@ -28,8 +28,11 @@ fn main() {
         println!("cargo:rustc-link-lib=static=gcc_eh");
         if glibc_at_least(2, 36) {
             println!("cargo:rustc-link-arg-bin=sockc=-Wl,-z,pack-relative-relocs");
+            // What the binary's test (tests/architecture/binary.rs) expects of it.
+            println!("cargo:rustc-cfg=packed_relocs");
         }
     }
+    println!("cargo:rustc-check-cfg=cfg(packed_relocs)");
     println!("cargo:rerun-if-changed=build.rs");
 }
 
