@@ -148,10 +148,11 @@ const ALONE_BELOW: usize = 128 << 10;
 /// Compiles the file (without the optimizer's lints, which `check` shows;
 /// docs/errors.md) and installs it. The installed manifest of a file of at least
 /// [`ALONE_BELOW`] bytes is read ahead on another thread meanwhile, and taken once the
-/// store is locked only if it is still the one committed ([`session::read_ahead`]). Once the file has passed sema, the install is
-/// opened (capabilities, namespace, lock), and a first install's interface hooks are
-/// made ready while the rest compiles (`install::start_ahead`: the kernel waits for an
-/// RCU grace period in making those hooks).
+/// store is locked only if it is still the one committed ([`session::read_ahead`]).
+/// Once the file has passed sema, the install is opened (capabilities, namespace,
+/// lock), and a first install's interface hooks are made ready while the rest
+/// compiles (`install::start_ahead`: the kernel waits for an RCU grace period in
+/// making those hooks).
 fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     let started = Instant::now();
     let src = match read_rule_text(&args.file) {
