@@ -238,7 +238,22 @@ pub(super) fn commit(
 /// so the manifest names those records without hashing a million elements again.
 pub(super) fn commit_recorded(
     store: &Store,
+    target: Manifest,
+    replaced_objects: Option<&str>,
+    recorded: Option<&BulkRefs>,
+) -> Result<Vec<String>, InstallError> {
+    // Its sockets only: the old set entries and rule text are not read for this.
+    let old = store.manifest_without_bulk(&target.name)?;
+    commit_over(store, target, old.as_ref(), replaced_objects, recorded)
+}
+
+/// [`commit_recorded`] over the committed manifest `old` in hand (`None`: there is
+/// none), as the caller read it under this command's lock, which nothing but this
+/// commit replaces: read once, not again for its sockets.
+pub(super) fn commit_over(
+    store: &Store,
     mut target: Manifest,
+    old: Option<&Manifest>,
     replaced_objects: Option<&str>,
     recorded: Option<&BulkRefs>,
 ) -> Result<Vec<String>, InstallError> {
@@ -246,8 +261,7 @@ pub(super) fn commit_recorded(
     // generation meant can be emptied. Before the manifest is written, so that a
     // command killed here repeats it when it rolls forward.
     let mut notices = Vec::new();
-    // Its sockets only: the old set entries and rule text are not read for this.
-    if let Some(old) = store.manifest_without_bulk(&target.name)? {
+    if let Some(old) = old {
         point("empty stale socket slots");
         notices = super::slot_registry::clear_stale(
             store,
