@@ -179,10 +179,16 @@ pub(super) fn read_mount_namespace_ahead() {
 fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
     #[cfg(test)]
     tests::WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    walk_ancestors()
+}
+
+/// [`find_ancestor_outside_mount_namespace`]'s walk.
+fn walk_ancestors() -> Option<Walked> {
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
     // The usual case in one look: init's namespace (the host's, or a container's,
     // whose processes all share it) is ours, so no ancestor in between left it.
-    if std::fs::read_link("/proc/1/ns/mnt").is_ok_and(|init| init == ours) {
+    let init = std::fs::read_link("/proc/1/ns/mnt");
+    if init.as_ref().is_ok_and(|init| *init == ours) {
         return Some(Walked::Shared);
     }
     // SAFETY: getppid has no preconditions and cannot fail.
@@ -191,6 +197,13 @@ fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
         if pid == 0 {
             return Some(Walked::Shared);
         }
+        if pid == 1 && init.is_err() {
+            // Init's namespace was just found unreadable (a sandbox): its `stat` and
+            // namespace read again would end the walk the same way.
+            return None;
+        }
+        #[cfg(test)]
+        tests::STATS.with(|n| n.set(n.get() + 1));
         let (parent, start) = stat_of(pid)?;
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
         if theirs != ours {
@@ -257,6 +270,52 @@ mod tests {
     /// Walks of the ancestors made by this test process.
     pub(super) static WALKS: std::sync::atomic::AtomicUsize =
         std::sync::atomic::AtomicUsize::new(0);
+
+    thread_local! {
+        /// Ancestors' `stat` files this thread's walks read.
+        pub(super) static STATS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A walk reads each ancestor's `stat` once, up to init's, which it reads only
+    /// when init's namespace can be read (a sandbox refuses it: the walk ends there
+    /// as reading it would end it, knowing nothing), and gives what the walk before
+    /// this shortcut gave: a walk from this process's own ancestors.
+    #[test]
+    fn a_walk_reads_inits_stat_only_when_its_namespace_can_be_read() {
+        let ancestors = {
+            // SAFETY: getppid has no preconditions and cannot fail.
+            let mut pid = unsafe { libc::getppid() } as u32;
+            let mut n = 0;
+            while pid > 1 {
+                n += 1;
+                pid = super::stat_of(pid).expect("an ancestor's stat").0;
+            }
+            n
+        };
+        let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        let init = std::fs::read_link("/proc/1/ns/mnt");
+        let before = STATS.with(|n| n.get());
+        let walked = super::walk_ancestors();
+        let read = STATS.with(|n| n.get()) - before;
+        match (init, walked) {
+            (Ok(init), _) if init == ours => {
+                assert_eq!((walked, read), (Some(super::Walked::Shared), 0))
+            }
+            (_, Some(super::Walked::Outside { .. })) | (Ok(_), _) => {
+                assert!(
+                    read <= ancestors + 1,
+                    "{read} stats of {ancestors} ancestors"
+                )
+            }
+            (Err(_), _) => {
+                assert_eq!(
+                    read, ancestors,
+                    "init's stat read though its namespace is not"
+                );
+                assert_eq!(walked, None, "nothing known past init");
+            }
+        }
+    }
 
     /// The ancestors are walked once per process, however many stores open (each
     /// asks twice when its bpffs is not one) and whichever thread asks first.
