@@ -11,7 +11,7 @@
 
 use std::{
     os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
-    path::Path,
+    path::{Component, Path},
 };
 
 use super::error::{io_err, StoreError};
@@ -83,7 +83,25 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let mut checked = std::collections::HashSet::new();
+    // Until the first symbolic link, a prefix of a path of plain names is where it
+    // leads, and its parents were checked as the prefixes before it: one `lstat` each
+    // (resolving every prefix took a `readlink` per component of it, and a `stat`).
+    let mut linkless = absolute
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
     for prefix in absolute.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        if linkless {
+            match std::fs::symlink_metadata(prefix) {
+                Ok(meta) if !meta.file_type().is_symlink() => {
+                    checked.insert(prefix.to_path_buf());
+                    check_owner(prefix, &meta, bpffs, me)?;
+                    continue;
+                }
+                Ok(_) => linkless = false,
+                // A missing path is for the bpffs check to report.
+                Err(_) => break,
+            }
+        }
         // A missing path is for the bpffs check to report.
         let Ok(real) = std::fs::canonicalize(prefix) else {
             break;
@@ -93,18 +111,30 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
                 continue;
             }
             let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
-            let mode = meta.mode() & 0o7777;
-            let owner_ok = meta.uid() == 0 || meta.uid() == me;
-            let sticky = mode & 0o1000 != 0;
-            if meta.is_dir() && (!owner_ok || (mode & 0o022 != 0 && !sticky)) {
-                return Err(StoreError::UnsafePath {
-                    path: dir.to_path_buf(),
-                    bpffs: bpffs.to_path_buf(),
-                    uid: meta.uid(),
-                    mode,
-                });
-            }
+            check_owner(dir, &meta, bpffs, me)?;
         }
+    }
+    Ok(())
+}
+
+/// Refuses the directory `dir` (`meta`: where it leads) on the way to `bpffs` when
+/// someone other than root or `me` owns it or may write it (unless it is sticky).
+fn check_owner(
+    dir: &Path,
+    meta: &std::fs::Metadata,
+    bpffs: &Path,
+    me: libc::uid_t,
+) -> Result<(), StoreError> {
+    let mode = meta.mode() & 0o7777;
+    let owner_ok = meta.uid() == 0 || meta.uid() == me;
+    let sticky = mode & 0o1000 != 0;
+    if meta.is_dir() && (!owner_ok || (mode & 0o022 != 0 && !sticky)) {
+        return Err(StoreError::UnsafePath {
+            path: dir.to_path_buf(),
+            bpffs: bpffs.to_path_buf(),
+            uid: meta.uid(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -328,6 +358,48 @@ mod tests {
         super::read_mount_namespace_ahead();
         assert_eq!(here, there);
         assert_eq!(WALKS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    /// The directories on the way to a `--bpffs` path are checked whether the path
+    /// has symbolic links or not: a directory others may write is refused before the
+    /// first link (each prefix looked at once) and past it (resolved), and a sticky one
+    /// is not. Root only (it gives a directory away).
+    #[test]
+    fn every_directory_on_the_way_is_checked_before_and_past_a_link() {
+        use std::{os::unix::fs::PermissionsExt, path::Path};
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        let top = std::env::temp_dir().join(format!("sockc-owners-{}", std::process::id()));
+        let (open, deep) = (top.join("open"), top.join("open/deep/er"));
+        std::fs::create_dir_all(&deep).unwrap();
+        let link = top.join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        let mode = |path: &Path, m| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mode(&top, 0o755);
+        let refused = |path: &Path| match super::check_path_owners(path) {
+            Err(super::StoreError::UnsafePath { path, .. }) => Some(path),
+            _ => None,
+        };
+        for m in [0o755, 0o1777] {
+            mode(&open, m);
+            assert_eq!(refused(&deep), None, "{m:o}");
+            assert_eq!(refused(&link.join("deep/er")), None, "{m:o}");
+        }
+        mode(&open, 0o777);
+        assert_eq!(refused(&deep).as_deref(), Some(open.as_path()), "no link");
+        let through = refused(&link.join("deep/er"));
+        assert_eq!(through.as_deref(), Some(open.as_path()), "past a link");
+        mode(&open, 0o755);
+        mode(&deep, 0o775);
+        assert_eq!(
+            refused(&deep).as_deref(),
+            Some(deep.as_path()),
+            "the last one"
+        );
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     /// A start time names the process: this one's is what `/proc/self/stat` says in
