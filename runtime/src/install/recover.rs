@@ -260,16 +260,7 @@ pub(super) fn commit_over(
     // The new programs run everywhere now: the socket slots only the installed
     // generation meant can be emptied. Before the manifest is written, so that a
     // command killed here repeats it when it rolls forward.
-    let mut notices = Vec::new();
-    if let Some(old) = old {
-        point("empty stale socket slots");
-        notices = super::slot_registry::clear_stale(
-            store,
-            &target.name,
-            (&old.socket_slots, &old.snapshot.sockets),
-            (&target.socket_slots, &target.snapshot.sockets),
-        );
-    }
+    let notices = super::slot_registry::clear_stale_over(store, old, &target);
     store.write_manifest_recorded(&mut target, recorded)?;
     store.clear_journal(&target.name)?;
     if let Some(dir) = replaced_objects.filter(|d| *d != target.objects_dir) {
