@@ -66,10 +66,29 @@ pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
 /// `/proc/self/fdinfo` (a read: nothing is written to find out). No `frozen:` line
 /// (a kernel before 5.2, which has no freeze) is `false`.
 pub fn map_frozen(map: BorrowedFd<'_>) -> io::Result<bool> {
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", map.as_raw_fd()))?;
-    Ok(text
-        .lines()
-        .any(|l| l.strip_prefix("frozen:").is_some_and(|v| v.trim() == "1")))
+    let text = read_proc_text(&format!("/proc/self/fdinfo/{}", map.as_raw_fd()))?;
+    Ok(text.split(|&b| b == b'\n').any(|l| {
+        l.strip_prefix(b"frozen:")
+            .is_some_and(|v| v.trim_ascii() == b"1")
+    }))
+}
+
+/// The bytes of a small `/proc` file, read a page at a time until its end: a `/proc`
+/// file says it is empty, and `read_to_string` asked its size (`statx`) and then read
+/// it 32, 32, 64 and 128 bytes at a time.
+fn read_proc_text(path: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut text = Vec::new();
+    let mut page = [0u8; 4096];
+    loop {
+        match file.read(&mut page) {
+            Ok(0) => return Ok(text),
+            Ok(n) => text.extend_from_slice(&page[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `BPF_MAP_DELETE_ELEM`; a missing key is not an error.

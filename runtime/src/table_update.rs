@@ -204,7 +204,8 @@ pub fn write_unread_half<'f>(
             source: io::Error::from(io::ErrorKind::NotFound),
         })?;
         let stride = (t.value_size as usize).next_multiple_of(8);
-        let mut mem = Windows::new(fd, 2 * stride);
+        // Windows of the written half only (the other one is not mapped at all).
+        let mut mem = Windows::from(fd, 2 * stride, to as usize * stride);
         write_half(&mut mem, t, stored(blob, t)?, to as usize)?;
         bytes += t.len;
     }

@@ -238,24 +238,29 @@ pub(super) fn commit(
 /// so the manifest names those records without hashing a million elements again.
 pub(super) fn commit_recorded(
     store: &Store,
+    target: Manifest,
+    replaced_objects: Option<&str>,
+    recorded: Option<&BulkRefs>,
+) -> Result<Vec<String>, InstallError> {
+    // Its sockets only: the old set entries and rule text are not read for this.
+    let old = store.manifest_without_bulk(&target.name)?;
+    commit_over(store, target, old.as_ref(), replaced_objects, recorded)
+}
+
+/// [`commit_recorded`] over the committed manifest `old` in hand (`None`: there is
+/// none), as the caller read it under this command's lock, which nothing but this
+/// commit replaces: read once, not again for its sockets.
+pub(super) fn commit_over(
+    store: &Store,
     mut target: Manifest,
+    old: Option<&Manifest>,
     replaced_objects: Option<&str>,
     recorded: Option<&BulkRefs>,
 ) -> Result<Vec<String>, InstallError> {
     // The new programs run everywhere now: the socket slots only the installed
     // generation meant can be emptied. Before the manifest is written, so that a
     // command killed here repeats it when it rolls forward.
-    let mut notices = Vec::new();
-    // Its sockets only: the old set entries and rule text are not read for this.
-    if let Some(old) = store.manifest_without_bulk(&target.name)? {
-        point("empty stale socket slots");
-        notices = super::slot_registry::clear_stale(
-            store,
-            &target.name,
-            (&old.socket_slots, &old.snapshot.sockets),
-            (&target.socket_slots, &target.snapshot.sockets),
-        );
-    }
+    let notices = super::slot_registry::clear_stale_over(store, old, &target);
     store.write_manifest_recorded(&mut target, recorded)?;
     store.clear_journal(&target.name)?;
     if let Some(dir) = replaced_objects.filter(|d| *d != target.objects_dir) {

@@ -506,6 +506,25 @@ pub fn slots_in_order(slots: &BTreeMap<String, u32>, sockets: &[SocketMeta]) -> 
     sockets.iter().map(|s| slots[&s.name]).collect()
 }
 
+/// [`clear_stale`] before `target` is committed over the committed manifest `old`
+/// (`None`: none, nothing to empty).
+pub(super) fn clear_stale_over(
+    store: &Store,
+    old: Option<&Manifest>,
+    target: &Manifest,
+) -> Vec<String> {
+    let Some(old) = old else {
+        return Vec::new();
+    };
+    crate::fault::point("empty stale socket slots");
+    clear_stale(
+        store,
+        &target.name,
+        (&old.socket_slots, &old.snapshot.sockets),
+        (&target.socket_slots, &target.snapshot.sockets),
+    )
+}
+
 /// After a commit: empties the slots whose name the committed generation no longer
 /// declares, or declares differently; returns a line per slot emptied that held a
 /// socket.

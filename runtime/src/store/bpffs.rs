@@ -11,7 +11,7 @@
 
 use std::{
     os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
-    path::Path,
+    path::{Component, Path},
 };
 
 use super::error::{io_err, StoreError};
@@ -83,7 +83,25 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let mut checked = std::collections::HashSet::new();
+    // Until the first symbolic link, a prefix of a path of plain names is where it
+    // leads, and its parents were checked as the prefixes before it: one `lstat` each
+    // (resolving every prefix took a `readlink` per component of it, and a `stat`).
+    let mut linkless = absolute
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
     for prefix in absolute.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        if linkless {
+            match std::fs::symlink_metadata(prefix) {
+                Ok(meta) if !meta.file_type().is_symlink() => {
+                    checked.insert(prefix.to_path_buf());
+                    check_owner(prefix, &meta, bpffs, me)?;
+                    continue;
+                }
+                Ok(_) => linkless = false,
+                // A missing path is for the bpffs check to report.
+                Err(_) => break,
+            }
+        }
         // A missing path is for the bpffs check to report.
         let Ok(real) = std::fs::canonicalize(prefix) else {
             break;
@@ -93,18 +111,30 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
                 continue;
             }
             let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
-            let mode = meta.mode() & 0o7777;
-            let owner_ok = meta.uid() == 0 || meta.uid() == me;
-            let sticky = mode & 0o1000 != 0;
-            if meta.is_dir() && (!owner_ok || (mode & 0o022 != 0 && !sticky)) {
-                return Err(StoreError::UnsafePath {
-                    path: dir.to_path_buf(),
-                    bpffs: bpffs.to_path_buf(),
-                    uid: meta.uid(),
-                    mode,
-                });
-            }
+            check_owner(dir, &meta, bpffs, me)?;
         }
+    }
+    Ok(())
+}
+
+/// Refuses the directory `dir` (`meta`: where it leads) on the way to `bpffs` when
+/// someone other than root or `me` owns it or may write it (unless it is sticky).
+fn check_owner(
+    dir: &Path,
+    meta: &std::fs::Metadata,
+    bpffs: &Path,
+    me: libc::uid_t,
+) -> Result<(), StoreError> {
+    let mode = meta.mode() & 0o7777;
+    let owner_ok = meta.uid() == 0 || meta.uid() == me;
+    let sticky = mode & 0o1000 != 0;
+    if meta.is_dir() && (!owner_ok || (mode & 0o022 != 0 && !sticky)) {
+        return Err(StoreError::UnsafePath {
+            path: dir.to_path_buf(),
+            bpffs: bpffs.to_path_buf(),
+            uid: meta.uid(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -179,10 +209,16 @@ pub(super) fn read_mount_namespace_ahead() {
 fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
     #[cfg(test)]
     tests::WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    walk_ancestors()
+}
+
+/// [`find_ancestor_outside_mount_namespace`]'s walk.
+fn walk_ancestors() -> Option<Walked> {
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
     // The usual case in one look: init's namespace (the host's, or a container's,
     // whose processes all share it) is ours, so no ancestor in between left it.
-    if std::fs::read_link("/proc/1/ns/mnt").is_ok_and(|init| init == ours) {
+    let init = std::fs::read_link("/proc/1/ns/mnt");
+    if init.as_ref().is_ok_and(|init| *init == ours) {
         return Some(Walked::Shared);
     }
     // SAFETY: getppid has no preconditions and cannot fail.
@@ -191,6 +227,13 @@ fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
         if pid == 0 {
             return Some(Walked::Shared);
         }
+        if pid == 1 && init.is_err() {
+            // Init's namespace was just found unreadable (a sandbox): its `stat` and
+            // namespace read again would end the walk the same way.
+            return None;
+        }
+        #[cfg(test)]
+        tests::STATS.with(|n| n.set(n.get() + 1));
         let (parent, start) = stat_of(pid)?;
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
         if theirs != ours {
@@ -258,6 +301,52 @@ mod tests {
     pub(super) static WALKS: std::sync::atomic::AtomicUsize =
         std::sync::atomic::AtomicUsize::new(0);
 
+    thread_local! {
+        /// Ancestors' `stat` files this thread's walks read.
+        pub(super) static STATS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A walk reads each ancestor's `stat` once, up to init's, which it reads only
+    /// when init's namespace can be read (a sandbox refuses it: the walk ends there
+    /// as reading it would end it, knowing nothing), and gives what the walk before
+    /// this shortcut gave: a walk from this process's own ancestors.
+    #[test]
+    fn a_walk_reads_inits_stat_only_when_its_namespace_can_be_read() {
+        let ancestors = {
+            // SAFETY: getppid has no preconditions and cannot fail.
+            let mut pid = unsafe { libc::getppid() } as u32;
+            let mut n = 0;
+            while pid > 1 {
+                n += 1;
+                pid = super::stat_of(pid).expect("an ancestor's stat").0;
+            }
+            n
+        };
+        let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        let init = std::fs::read_link("/proc/1/ns/mnt");
+        let before = STATS.with(|n| n.get());
+        let walked = super::walk_ancestors();
+        let read = STATS.with(|n| n.get()) - before;
+        match (init, walked) {
+            (Ok(init), _) if init == ours => {
+                assert_eq!((walked, read), (Some(super::Walked::Shared), 0))
+            }
+            (_, Some(super::Walked::Outside { .. })) | (Ok(_), _) => {
+                assert!(
+                    read <= ancestors + 1,
+                    "{read} stats of {ancestors} ancestors"
+                )
+            }
+            (Err(_), _) => {
+                assert_eq!(
+                    read, ancestors,
+                    "init's stat read though its namespace is not"
+                );
+                assert_eq!(walked, None, "nothing known past init");
+            }
+        }
+    }
+
     /// The ancestors are walked once per process, however many stores open (each
     /// asks twice when its bpffs is not one) and whichever thread asks first.
     #[test]
@@ -269,6 +358,48 @@ mod tests {
         super::read_mount_namespace_ahead();
         assert_eq!(here, there);
         assert_eq!(WALKS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    /// The directories on the way to a `--bpffs` path are checked whether the path
+    /// has symbolic links or not: a directory others may write is refused before the
+    /// first link (each prefix looked at once) and past it (resolved), and a sticky one
+    /// is not. Root only (it gives a directory away).
+    #[test]
+    fn every_directory_on_the_way_is_checked_before_and_past_a_link() {
+        use std::{os::unix::fs::PermissionsExt, path::Path};
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        let top = std::env::temp_dir().join(format!("sockc-owners-{}", std::process::id()));
+        let (open, deep) = (top.join("open"), top.join("open/deep/er"));
+        std::fs::create_dir_all(&deep).unwrap();
+        let link = top.join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        let mode = |path: &Path, m| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mode(&top, 0o755);
+        let refused = |path: &Path| match super::check_path_owners(path) {
+            Err(super::StoreError::UnsafePath { path, .. }) => Some(path),
+            _ => None,
+        };
+        for m in [0o755, 0o1777] {
+            mode(&open, m);
+            assert_eq!(refused(&deep), None, "{m:o}");
+            assert_eq!(refused(&link.join("deep/er")), None, "{m:o}");
+        }
+        mode(&open, 0o777);
+        assert_eq!(refused(&deep).as_deref(), Some(open.as_path()), "no link");
+        let through = refused(&link.join("deep/er"));
+        assert_eq!(through.as_deref(), Some(open.as_path()), "past a link");
+        mode(&open, 0o755);
+        mode(&deep, 0o775);
+        assert_eq!(
+            refused(&deep).as_deref(),
+            Some(deep.as_path()),
+            "the last one"
+        );
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     /// A start time names the process: this one's is what `/proc/self/stat` says in

@@ -21,7 +21,7 @@
 //! lock; `manifest.rs` and `journal.rs` the two records' contents; `records.rs`
 //! reading and writing them (and the socket registry), `pinned_record.rs` one record
 //! as a pin, `record_writer.rs` its bytes streamed in, `bulk.rs` what the records keep
-//! out of their JSON, `set_delta.rs` a large set's record kept as the change from another, `program_record.rs` a program's record, `memo.rs` the last manifest read, `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
+//! out of their JSON, `set_delta.rs` a large set's record kept as the change from another, `program_record.rs` a program's record, `memo.rs` the last manifest read (and its bulk references), `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
 //! store and in which order, `pins.rs` one pin or directory removed; `error.rs` what
 //! can go wrong.
 //!
@@ -92,6 +92,9 @@ pub struct Store {
     _umask: UmaskGuard,
     /// The last manifest read or written, parsed once per command.
     manifest_memo: memo::RecordMemo<records::Remembered>,
+    /// The bulk references of that manifest, kept when the manifest is taken: what
+    /// the bulk collection reads of it (`records`, `removal`).
+    manifest_refs: memo::RecordMemo<BulkRefs>,
 }
 
 impl Store {
@@ -130,6 +133,7 @@ impl Store {
             _lock: lock,
             _umask: umask,
             manifest_memo: memo::RecordMemo::default(),
+            manifest_refs: memo::RecordMemo::default(),
         })
     }
 

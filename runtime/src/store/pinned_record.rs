@@ -122,6 +122,8 @@ pub(super) fn pin_record(
 
 /// The bytes of the record pinned at `path`, `None` when there is none.
 pub(super) fn read_record(path: &Path, what: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+    #[cfg(test)]
+    tests::READS.with(|n| n.set(n.get() + 1));
     Ok(read_record_digested(path, what, None)?.map(|(bytes, _)| bytes.into_vec()))
 }
 
@@ -372,7 +374,12 @@ pub(super) fn open_dir(dir: &Path) -> Result<OwnedFd, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    thread_local! {
+        /// Records this thread read with [`super::read_record`].
+        pub(in crate::store) static READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     use std::io::Write;
 
     use super::*;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::{
     memo::{PinId, RecordMemo},
     records::{read_manifest_in, Remembered},
-    Manifest, Store,
+    BulkRefs, Manifest, Store,
 };
 
 /// A manifest read without the lock ([`read_ahead`]), not yet taken by the store.
@@ -27,6 +27,8 @@ pub struct ReadAhead {
     path: PathBuf,
     before: PinId,
     read: Remembered,
+    /// Its bulk references.
+    refs: BulkRefs,
 }
 
 /// Install `name`'s manifest on the bpffs at `bpffs`, without its rule text, read
@@ -45,8 +47,13 @@ fn read_manifest_ahead(bpffs: &Path, name: &str) -> Option<ReadAhead> {
     let dir = unlocked_dir(bpffs, name);
     let path = dir.join("manifest");
     let before = RecordMemo::<Remembered>::id(&path)?;
-    let read = read_manifest_in(&dir, &path, false).ok()??;
-    Some(ReadAhead { path, before, read })
+    let (read, refs) = read_manifest_in(&dir, &path, false).ok()??;
+    Some(ReadAhead {
+        path,
+        before,
+        read,
+        refs,
+    })
 }
 
 /// Whether install `name` on the bpffs at `bpffs` has a manifest now, looked at
@@ -75,19 +82,24 @@ impl Store {
     /// and says so; drops it otherwise.
     pub fn adopt(&self, name: &str, ahead: ReadAhead) -> bool {
         let path = self.dir(name).join("manifest");
-        ahead.path == path
+        let kept = ahead.path == path
             && self
                 .manifest_memo
-                .put(&path, Some(ahead.before), ahead.read)
+                .put(&path, Some(ahead.before), ahead.read);
+        if kept {
+            self.remember_refs(&path, Some(ahead.before), ahead.refs);
+        }
+        kept
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::DEFAULT_LOCK_TIMEOUT;
 
-    fn manifest(name: &str, generation: u64, text: &str) -> Manifest {
+    /// A manifest of install `name` with no programs, of generation `generation`.
+    pub(in crate::store) fn manifest(name: &str, generation: u64, text: &str) -> Manifest {
         Manifest {
             format: crate::store::format_for(false),
             name: name.to_string(),

@@ -132,13 +132,20 @@ impl Store {
 
     /// The manifest pinned at `path` and its bulk (the rule text only when `text`),
     /// parsed.
+    /// Its bulk references are remembered beside it ([`Store::remember_refs`]), for
+    /// this command's later collections of bulk records, which read them only.
     fn read_manifest(
         &self,
         name: &str,
         path: &Path,
         text: bool,
     ) -> Result<Option<Remembered>, StoreError> {
-        read_manifest_in(&self.dir(name), path, text)
+        let before = memo::RecordMemo::<BulkRefs>::id(path);
+        let Some((r, refs)) = read_manifest_in(&self.dir(name), path, text)? else {
+            return Ok(None);
+        };
+        self.remember_refs(path, before, refs);
+        Ok(Some(r))
     }
 
     /// Whether install `name` has a manifest (a committed generation), without reading
@@ -172,15 +179,17 @@ impl Store {
         recorded: impl Into<Known<'k>>,
     ) -> Result<(), StoreError> {
         let dir = self.ensure_install_dir(&m.name)?;
-        let json = if m.format < BULK_FORMAT {
+        let (json, refs) = if m.format < BULK_FORMAT {
             // Kept in the format it has (an install an older sockc made, updated
-            // without a new generation): its bulk stays inline, where that sockc reads it.
-            inline_json(m)
+            // without a new generation): its bulk stays inline, where that sockc reads it
+            // (and the references read back from it are none).
+            (inline_json(m), BulkRefs::default())
         } else {
             let refs = put_bulk(&dir, m, recorded.into(), bulk::Json::Buffered)?;
-            with_programs_lent(m, |m| manifest_json(m, &refs))
+            (with_programs_lent(m, |m| manifest_json(m, &refs)), refs)
         };
         write_record(&dir, "manifest", &json)?;
+        self.remember_refs(&dir.join("manifest"), None, refs);
         Ok(())
     }
 
@@ -190,6 +199,30 @@ impl Store {
     pub fn remember_manifest(&self, m: Manifest) {
         let path = self.dir(&m.name).join("manifest");
         self.manifest_memo.put(&path, None, Remembered::complete(m));
+    }
+
+    /// Remembers `refs` as the bulk references of the manifest pinned at `path` now
+    /// (`before`: the pin's identity taken before its bytes were read, `None` after a
+    /// write), for [`Store::manifest_refs`].
+    pub(super) fn remember_refs(&self, path: &Path, before: Option<memo::PinId>, refs: BulkRefs) {
+        self.manifest_refs.put(path, before, refs);
+    }
+
+    /// The bulk references of install `name`'s manifest, what the bulk collection
+    /// keeps: those remembered of its last read or write while its pin is still that
+    /// one (one `statx`), else read from the pin (without its bulk); `None` when there
+    /// is no manifest.
+    pub(super) fn manifest_refs(&self, name: &str) -> Result<Option<BulkRefs>, StoreError> {
+        let path = self.dir(name).join("manifest");
+        if let Some(refs) = self.manifest_refs.get(&path) {
+            return Ok(Some(refs));
+        }
+        let Some(bytes) = read_record(&path, "manifest")? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            parse_record::<bulk::WithBulk>(&bytes, "manifest", &path)?.bulk,
+        ))
     }
 
     /// Writes the bulk records of `m` (those its format has) and returns their
@@ -312,32 +345,33 @@ pub(super) fn read_manifest_in(
     dir: &Path,
     path: &Path,
     text: bool,
-) -> Result<Option<Remembered>, StoreError> {
+) -> Result<Option<(Remembered, BulkRefs)>, StoreError> {
     let Some(bytes) = read_record(path, "manifest")? else {
         return Ok(None);
     };
     let mut manifest = parse_manifest(&bytes, path)?;
-    let unread_text = fill_bulk(dir, &bytes, path, &mut manifest, text)?;
-    Ok(Some(Remembered {
+    let (unread_text, refs) = fill_bulk(dir, &bytes, path, &mut manifest, text)?;
+    let r = Remembered {
         manifest,
         unread_text,
-    }))
+    };
+    Ok(Some((r, refs)))
 }
 
 /// Puts the bulk the record `bytes` names ([`bulk`]) into `m`: its map contents,
 /// programs and rule text. A record of a format before bulk records holds them
 /// itself. Without `text`, the rule text's record is not read: its digest is returned
-/// (`None` when it was read, or there is none).
+/// (`None` when it was read, or there is none). Then the references themselves.
 fn fill_bulk(
     dir: &Path,
     bytes: &[u8],
     path: &Path,
     m: &mut Manifest,
     text: bool,
-) -> Result<Option<String>, StoreError> {
+) -> Result<(Option<String>, BulkRefs), StoreError> {
     let refs = parse_record::<bulk::WithBulk>(bytes, "bulk references of", path)?.bulk;
     if refs == bulk::BulkRefs::default() {
-        return Ok(None);
+        return Ok((None, refs));
     }
     let bulk = bulk::get(dir, &refs, text)?;
     m.snapshot.map_contents = bulk.contents;
@@ -345,7 +379,7 @@ fn fill_bulk(
     if let Some(programs) = bulk.programs {
         m.snapshot.programs = programs;
     }
-    Ok(refs.source_text.filter(|_| !text))
+    Ok((refs.source_text.clone().filter(|_| !text), refs))
 }
 
 /// A manifest as read or remembered: whole, or with its rule text's record left
@@ -500,4 +534,59 @@ fn journal_target_format(bytes: &[u8], path: &Path) -> Result<u32, StoreError> {
         .and_then(|o| o.values().next())
         .and_then(|v| v.get("target")?.get("format")?.as_u64());
     Ok(format.map_or(0, |f| u32::try_from(f).unwrap_or(u32::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{read_ahead::tests::manifest, DEFAULT_LOCK_TIMEOUT};
+
+    /// The bulk references of a manifest pinned whole, written past the store (as
+    /// another command writes it: what this command remembers is not told).
+    fn pin_manifest_with(store: &Store, m: &Manifest, refs: &BulkRefs) {
+        let dir = store.dir(&m.name);
+        write_record(&dir, "manifest", &manifest_json(m, refs)).unwrap();
+    }
+
+    /// The references the bulk collection keeps of a manifest are its pin's: those
+    /// remembered of this command's write or read while the pin is that one, and read
+    /// again once another pin has replaced it.
+    #[test]
+    fn remembered_bulk_references_are_the_pins_while_it_is_the_same() {
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        let bpffs = Path::new("/sys/fs/bpf");
+        let name = format!("refs-test-{}", std::process::id());
+        let store = Store::open(bpffs, DEFAULT_LOCK_TIMEOUT).unwrap();
+        let mut m = manifest(&name, 1, "xdp on lo { drop }");
+        store.write_manifest(&mut m).unwrap();
+        let reads = || crate::store::pinned_record::tests::READS.with(|n| n.get());
+        let before = reads();
+        let written = store.manifest_refs(&name).unwrap().expect("a manifest");
+        assert!(written.source_text.is_some(), "{written:?}");
+        assert_eq!(reads(), before, "remembered of the write, not read back");
+
+        // Replaced past this store: what it remembered is another pin's.
+        let other = BulkRefs {
+            source_text: Some("00".repeat(32)),
+            ..BulkRefs::default()
+        };
+        pin_manifest_with(&store, &m, &other);
+        assert_eq!(store.manifest_refs(&name).unwrap(), Some(other.clone()));
+
+        // Read through the store (taken, as an apply takes it): remembered, and still
+        // the pin's after the manifest itself was taken.
+        pin_manifest_with(&store, &m, &written);
+        let taken = store.take_manifest_but_text(&name).unwrap().expect("read");
+        assert_eq!(taken.manifest.generation, 1);
+        let before = reads();
+        assert_eq!(store.manifest_refs(&name).unwrap(), Some(written));
+        assert_eq!(reads(), before, "remembered of the read, not read again");
+        pin_manifest_with(&store, &m, &other);
+        assert_eq!(store.manifest_refs(&name).unwrap(), Some(other));
+
+        crate::store::pins::remove_tree(&store.dir(&name)).unwrap();
+        assert_eq!(store.manifest_refs(&name).unwrap(), None, "removed");
+    }
 }

@@ -274,19 +274,18 @@ impl Store {
     }
 
     /// The bulk references the install's manifest and journal records hold, read
-    /// without their bulk; `None` if one of them cannot be read.
+    /// without their bulk (the manifest's as this command remembers them while its pin
+    /// is the one it read or wrote: `Store::manifest_refs`); `None` if one of them
+    /// cannot be read.
     fn bulk_in_use(&self, name: &str) -> Option<Vec<bulk::BulkRefs>> {
-        let dir = self.dir(name);
-        let mut refs = Vec::new();
-        for record in ["manifest", "journal"] {
-            let path = dir.join(record);
-            if let Some(bytes) = read_record(&path, record).ok()? {
-                refs.push(
-                    parse_record::<bulk::WithBulk>(&bytes, record, &path)
-                        .ok()?
-                        .bulk,
-                );
-            }
+        let mut refs = Vec::from_iter(self.manifest_refs(name).ok()?);
+        let path = self.dir(name).join("journal");
+        if let Some(bytes) = read_record(&path, "journal").ok()? {
+            refs.push(
+                parse_record::<bulk::WithBulk>(&bytes, "journal", &path)
+                    .ok()?
+                    .bulk,
+            );
         }
         Some(refs)
     }

@@ -31,7 +31,7 @@ use sockc_compiler::beside::beside;
 use super::{recorded_source, recorded_text_digest, ApplyReport, ApplyRequest};
 use crate::{
     fault::{self, point},
-    install::{now_unix, recover::commit_recorded, sets::update_sets, InstallError},
+    install::{now_unix, recover::commit_over, sets::update_sets, InstallError},
     netns,
     plan::{self, Plan, SetChange, Snapshot},
     stages,
@@ -100,7 +100,9 @@ pub(super) fn update_in_place(
     update_sets(store, &target, &changes)?;
     report.generation = Some(target.generation);
     let _t = stages::stage("commit");
-    commit_recorded(store, target, None, Some(&recorded))?;
+    // Over `old`, the committed manifest as this apply read it: the journal is all
+    // that was written since.
+    commit_over(store, target, Some(old), None, Some(&recorded))?;
     report.changed = true;
     Ok(report)
 }
