@@ -350,7 +350,10 @@ mod plain_tests {
                             a.alloc(l)
                         }
                     };
-                    assert!(!p.is_null() && p as usize % align == 0, "{size} {align}");
+                    assert!(
+                        !p.is_null() && (p as usize).is_multiple_of(align),
+                        "{size} {align}"
+                    );
                     // SAFETY: within the block's `size` bytes.
                     unsafe { p.write_bytes(size as u8, size) };
                     blocks.push((p, l));
@@ -363,7 +366,7 @@ mod plain_tests {
                 let keep = size.min(l.size());
                 // SAFETY: a live block of layout `l`, resized to a non-zero size.
                 let q = unsafe { a.realloc(*p, *l, size) };
-                assert!(!q.is_null() && q as usize % l.align() == 0);
+                assert!(!q.is_null() && (q as usize).is_multiple_of(l.align()));
                 // SAFETY: the first `keep` bytes are the block's, kept by realloc; then
                 // all of its `size` bytes are written.
                 unsafe {
