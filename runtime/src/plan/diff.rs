@@ -10,6 +10,8 @@ use std::{fmt::Write, hash::Hash};
 
 use similar::{group_diff_ops, udiff::UnifiedHunkHeader, DiffTag};
 
+use sockc_compiler::metadata::RuleMeta;
+
 use super::{program_label, ProgramSnapshot};
 
 /// Lines of unchanged context around each change in a diff.
@@ -67,11 +69,34 @@ impl Line for &str {
     }
 }
 
+/// Lines a diff prints, by index: a slice of [`Line`]s, or the rules of one program
+/// under its label ([`Labeled`]), which are not copied into lines first.
+pub(super) trait Lines {
+    fn count(&self) -> usize;
+    /// Line `i`'s length in bytes, as printed.
+    fn width(&self, i: usize) -> usize;
+    fn push_to(&self, i: usize, out: &mut String);
+}
+
+impl<L: Line> Lines for [L] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn width(&self, i: usize) -> usize {
+        self[i].width()
+    }
+
+    fn push_to(&self, i: usize, out: &mut String) {
+        self[i].push_to(out);
+    }
+}
+
 /// Unified diff hunks (no file header) between `old` and `new`, aligned on the keys
 /// and printed with the original lines. Empty when the keys are equal.
-pub(super) fn unified_hunks<L: Line, K: Hash + Eq>(
-    old: &[L],
-    new: &[L],
+pub(super) fn unified_hunks<O: Lines + ?Sized, N: Lines + ?Sized, K: Hash + Eq>(
+    old: &O,
+    new: &N,
     old_keys: &[K],
     new_keys: &[K],
 ) -> String {
@@ -80,28 +105,34 @@ pub(super) fn unified_hunks<L: Line, K: Hash + Eq>(
         return String::new();
     }
     // Room for every line once with its mark (a first install's diff is all of them).
-    let lines: usize = old.iter().chain(new).map(|l| l.width() + 2).sum();
-    let mut out = String::with_capacity(lines + 64);
+    let mut out = String::with_capacity(widths(old) + widths(new) + 64);
     for group in group_diff_ops(ops, CONTEXT) {
         let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&group));
         for op in &group {
             let (tag, old_range, new_range) = op.as_tag_tuple();
-            // Appended, not formatted: a first install's diff has a line per rule.
-            let mut line = |mark: char, text: &L| {
-                out.push(mark);
-                text.push_to(&mut out);
-                out.push('\n');
-            };
             match tag {
-                DiffTag::Equal => new_range.for_each(|j| line(' ', &new[j])),
+                DiffTag::Equal => new_range.for_each(|j| push_line(&mut out, ' ', new, j)),
                 DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
-                    old_range.for_each(|i| line('-', &old[i]));
-                    new_range.for_each(|j| line('+', &new[j]));
+                    old_range.for_each(|i| push_line(&mut out, '-', old, i));
+                    new_range.for_each(|j| push_line(&mut out, '+', new, j));
                 }
             }
         }
     }
     out
+}
+
+/// The bytes of every line of `lines`, each with its mark and newline.
+fn widths<L: Lines + ?Sized>(lines: &L) -> usize {
+    (0..lines.count()).map(|i| lines.width(i) + 2).sum()
+}
+
+/// Line `i` of `lines` appended with its mark, not formatted: a first install's diff
+/// has a line per rule.
+fn push_line<L: Lines + ?Sized>(out: &mut String, mark: char, lines: &L, i: usize) {
+    out.push(mark);
+    lines.push_to(i, out);
+    out.push('\n');
 }
 
 /// Keeps the first `max` lines, then says how many were cut.
@@ -159,8 +190,7 @@ pub(super) struct Listing<'a> {
 impl Listing<'_> {
     /// One line per rule of every program, borrowed.
     pub(super) fn lines(&self) -> Vec<RuleLine<'_>> {
-        let count = self.programs.iter().map(|(_, p)| p.rules.len()).sum();
-        let mut lines = Vec::with_capacity(count);
+        let mut lines = Vec::with_capacity(self.count());
         for (label, p) in &self.programs {
             lines.extend(p.rules.iter().map(|r| RuleLine {
                 label,
@@ -168,6 +198,88 @@ impl Listing<'_> {
             }));
         }
         lines
+    }
+
+    /// Its rules, in all programs.
+    fn count(&self) -> usize {
+        self.programs.iter().map(|(_, p)| p.rules.len()).sum()
+    }
+
+    /// The listing's one program with its label, when it has one.
+    fn only(&self) -> Option<Labeled<'_>> {
+        match self.programs.as_slice() {
+            [(label, p)] => Some(Labeled {
+                label,
+                rules: &p.rules,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The rules of one program under its label: the lines of a listing of one program,
+/// read in place ([`Lines`]).
+#[derive(Clone, Copy)]
+struct Labeled<'a> {
+    label: &'a str,
+    rules: &'a [RuleMeta],
+}
+
+impl Labeled<'_> {
+    fn line(&self, i: usize) -> RuleLine<'_> {
+        RuleLine {
+            label: self.label,
+            text: &self.rules[i].text,
+        }
+    }
+
+    /// The rules as keys that compare (and hash) by text alone: where both listings
+    /// are one program each under the same label, two lines are equal exactly when
+    /// their texts are, so the lines need not be made (two lists of 100,000 lines,
+    /// 6.4 MB of fresh memory at every large re-apply's plan) to be aligned.
+    fn keys(&self) -> &[ByText] {
+        ByText::slice(self.rules)
+    }
+}
+
+impl Lines for Labeled<'_> {
+    fn count(&self) -> usize {
+        self.rules.len()
+    }
+
+    fn width(&self, i: usize) -> usize {
+        self.line(i).width()
+    }
+
+    fn push_to(&self, i: usize, out: &mut String) {
+        self.line(i).push_to(out);
+    }
+}
+
+/// A rule entry compared and hashed by its text alone.
+#[repr(transparent)]
+struct ByText(RuleMeta);
+
+impl ByText {
+    fn slice(rules: &[RuleMeta]) -> &[ByText] {
+        // SAFETY: `ByText` is `repr(transparent)` over `RuleMeta`: the same size,
+        // alignment and layout, so a slice of one is a slice of the other, with the
+        // same length and lifetime.
+        unsafe { &*(rules as *const [RuleMeta] as *const [ByText]) }
+    }
+}
+
+impl PartialEq for ByText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.text == other.0.text
+    }
+}
+
+impl Eq for ByText {}
+
+impl Hash for ByText {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.text.hash(state);
     }
 }
 
@@ -235,8 +347,8 @@ impl Default for Form {
 impl RuleDiff {
     /// The diff of listing `old` to `new`.
     pub(super) fn of(old: &Listing<'_>, new: &Listing<'_>) -> RuleDiff {
-        let new_lines = new.lines();
-        if old.programs.iter().all(|(_, p)| p.rules.is_empty()) && !new_lines.is_empty() {
+        let new_count = new.count();
+        if old.count() == 0 && new_count > 0 {
             let rules = new
                 .programs
                 .iter()
@@ -249,15 +361,24 @@ impl RuleDiff {
                 .collect();
             return RuleDiff {
                 form: Form::AllAdded(rules),
-                added: new_lines.len(),
+                added: new_count,
                 removed: 0,
                 // One hunk: a header, then every line.
-                lines: new_lines.len() + 1,
+                lines: new_count + 1,
             };
         }
-        let old_lines = old.lines();
+        if let Some((o, n)) = (old.only())
+            .zip(new.only())
+            .filter(|(o, n)| o.label == n.label)
+        {
+            return Self::counted(unified_hunks(&o, &n, o.keys(), n.keys()));
+        }
+        let (old_lines, new_lines) = (old.lines(), new.lines());
         Self::counted(unified_hunks(
-            &old_lines, &new_lines, &old_lines, &new_lines,
+            &old_lines[..],
+            &new_lines[..],
+            &old_lines,
+            &new_lines,
         ))
     }
 
@@ -288,7 +409,7 @@ impl RuleDiff {
                     })
                     .collect();
                 let none: [RuleLine<'_>; 0] = [];
-                unified_hunks(&none, &new, &none, &new).into()
+                unified_hunks(&none[..], &new[..], &none, &new).into()
             }
         }
     }

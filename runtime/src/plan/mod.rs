@@ -538,7 +538,7 @@ fn program_plans(
                     (o.asm.lines().collect(), n.asm.lines().collect());
                 let old_keys: Vec<&str> = old_asm.iter().map(|l| asm_diff_key(l)).collect();
                 let new_keys: Vec<&str> = new_asm.iter().map(|l| asm_diff_key(l)).collect();
-                let diff = unified_hunks(&old_asm, &new_asm, &old_keys, &new_keys);
+                let diff = unified_hunks(&old_asm[..], &new_asm[..], &old_keys, &new_keys);
                 bytecode_diffs.push((n.symbol.clone(), truncate_lines(diff, MAX_DIFF_LINES)));
             }
         }

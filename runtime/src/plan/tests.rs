@@ -1342,3 +1342,77 @@ fn tables_are_guessed_in_place_only_under_the_same_code_and_shapes() {
     renamed.programs[0].symbol.push('x');
     assert!(!tables_likely_in_place(&was, &renamed), "another program");
 }
+
+/// The rule diff of two listings of one program each under the same label, aligned
+/// on the rules' texts in place, is the diff of their lines (label and text) made
+/// and aligned: rules added, removed, changed, repeated and moved, in listings short
+/// and long enough to be anchored on unique texts. Under different labels every
+/// line differs, whatever the texts.
+#[test]
+fn a_rule_diff_of_one_program_aligns_its_texts_as_its_lines() {
+    let mut seed = 0x853c_49e6_748f_ea9bu64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n) as usize
+    };
+    let on = |attach_to: &str, texts: &[String]| ProgramSnapshot {
+        attach_to: attach_to.into(),
+        ..program_of(texts)
+    };
+    let made = |old: &ProgramSnapshot, new: &ProgramSnapshot| {
+        let (old, new) = (
+            rule_listing([old].into_iter()),
+            rule_listing([new].into_iter()),
+        );
+        let (old_lines, new_lines) = (old.lines(), new.lines());
+        diff::unified_hunks(&old_lines[..], &new_lines[..], &old_lines, &new_lines)
+    };
+    let of = |old: &ProgramSnapshot, new: &ProgramSnapshot| {
+        let (old, new) = (
+            rule_listing([old].into_iter()),
+            rule_listing([new].into_iter()),
+        );
+        RuleDiff::of(&old, &new).text().into_owned()
+    };
+    for case in 0..200 {
+        let words = [
+            "drop udp to *:1",
+            "drop udp to *:2",
+            "allow tcp to *:3",
+            "count",
+        ];
+        let len = if case % 10 == 0 { 6000 } else { 40 };
+        let text = |next: &mut dyn FnMut(u64) -> usize| match case % 2 {
+            0 => words[next(4)].to_string(),
+            _ => format!("drop udp to *:{}", next(len as u64 * 2)),
+        };
+        let old: Vec<String> = (0..next(len as u64)).map(|_| text(&mut next)).collect();
+        let mut new = old.clone();
+        for _ in 0..next(5) {
+            match next(3) {
+                0 if !new.is_empty() => {
+                    new.remove(next(new.len() as u64));
+                }
+                1 => new.insert(next(new.len() as u64 + 1), text(&mut next)),
+                _ if !new.is_empty() => {
+                    let at = next(new.len() as u64);
+                    new[at] = text(&mut next);
+                }
+                _ => {}
+            }
+        }
+        let (o, n) = (on("eth0", &old), on("eth0", &new));
+        assert_eq!(of(&o, &n), made(&o, &n), "case {case}");
+        let elsewhere = on("eth1", &new);
+        let moved = of(&o, &elsewhere);
+        assert_eq!(moved, made(&o, &elsewhere), "case {case}, another label");
+        if !old.is_empty() && !new.is_empty() {
+            assert!(
+                !moved.lines().any(|l| l.starts_with(' ')),
+                "case {case}: no line is kept under another label\n{moved}"
+            );
+        }
+    }
+}

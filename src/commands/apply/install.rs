@@ -106,8 +106,10 @@ pub fn run(
     let code = exit_code(args, name, &report, changes);
     // Not freed one allocation at a time: the process ends now (a first install's
     // plan holds every rule's text, 100,000 of them, which took milliseconds to let
-    // go of).
-    std::mem::forget(report);
+    // go of). The session's store too: it remembers the manifest just committed,
+    // whose snapshot lists every rule (1.3-2 ms to free at 100,000 rules, a first
+    // apply's and a re-apply's alike); its lock goes with the process a moment later.
+    std::mem::forget((report, session));
     code
 }
 
