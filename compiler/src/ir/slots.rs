@@ -29,17 +29,25 @@ pub struct InstalledSlots {
     pub default: u32,
 }
 
-/// Renumbers `module`'s counter slots to keep `installed`'s where rules match.
-pub(crate) fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
+/// The installed programs by hook, attach point and occurrence among those of one
+/// hook and attach point (the n-th program there meets the n-th of the module's).
+fn by_occurrence(
+    installed: &[InstalledSlots],
+) -> HashMap<(HookKind, &str, usize), &InstalledSlots> {
     let mut seen: HashMap<(HookKind, &str), usize> = HashMap::new();
-    let keyed: HashMap<(HookKind, &str, usize), &InstalledSlots> = installed
+    installed
         .iter()
         .map(|p| {
             let n = seen.entry((p.hook, p.attach_to.as_str())).or_default();
             *n += 1;
             ((p.hook, p.attach_to.as_str(), *n - 1), p)
         })
-        .collect();
+        .collect()
+}
+
+/// Renumbers `module`'s counter slots to keep `installed`'s where rules match.
+pub(crate) fn keep_slots(module: &mut Module, installed: &[InstalledSlots]) {
+    let keyed = by_occurrence(installed);
     // One pass over the rules: each kept slot taken and given at once (a fresh slot
     // is the lowest no kept rule holds, so those are given after, in the same order:
     // program by program, rules before the default). The rules are large and
@@ -371,15 +379,7 @@ mod tests {
     /// every program's matches first, then every slot given, program by program
     /// (the reference the one pass is checked against).
     fn keep_slots_in_two_passes(module: &mut Module, installed: &[InstalledSlots]) {
-        let mut seen: HashMap<(HookKind, &str), usize> = HashMap::new();
-        let keyed: HashMap<(HookKind, &str, usize), &InstalledSlots> = installed
-            .iter()
-            .map(|p| {
-                let n = seen.entry((p.hook, p.attach_to.as_str())).or_default();
-                *n += 1;
-                ((p.hook, p.attach_to.as_str(), *n - 1), p)
-            })
-            .collect();
+        let keyed = by_occurrence(installed);
         let mut kept: Vec<Vec<Option<u32>>> = Vec::new();
         let mut occurrence: HashMap<(HookKind, String), usize> = HashMap::new();
         for p in module.programs.values() {
