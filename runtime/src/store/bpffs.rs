@@ -70,10 +70,12 @@ pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
 /// down — the directories of the path as written, and, where a component is a
 /// symbolic link, those of where it leads — must be owned by root or the caller and
 /// writable by nobody else, unless sticky (as `/tmp`, where others cannot rename
-/// what they do not own). Otherwise a user who owns a parent could rename it away and
-/// put a link to another bpffs in its place, and root's next command would act on
-/// that one. The directories checked are all only root's to change, so what is
-/// checked stays true while sockc runs.
+/// what they do not own); and every symbolic link followed in a sticky directory must
+/// be owned by root or the caller (there its owner may point it elsewhere). Otherwise a
+/// user who owns a parent could rename it away and put a link to another bpffs in its
+/// place, and root's next command would act on that one. The directories and links
+/// checked are all only root's to change, so what is checked stays true while sockc
+/// runs.
 pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
     let absolute = if bpffs.is_absolute() {
         bpffs.to_path_buf()
@@ -97,7 +99,10 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
                     check_owner(prefix, &meta, bpffs, me)?;
                     continue;
                 }
-                Ok(_) => linkless = false,
+                Ok(_) => {
+                    linkless = false;
+                    check_link_owners(&absolute, bpffs, me, &mut 0)?;
+                }
                 // A missing path is for the bpffs check to report.
                 Err(_) => break,
             }
@@ -113,6 +118,57 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
             let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
             check_owner(dir, &meta, bpffs, me)?;
         }
+    }
+    Ok(())
+}
+
+/// The most symbolic links one lookup follows (`MAXSYMLINKS`): past them it fails
+/// (`ELOOP`), and so does the bpffs check.
+const MAX_LINKS: u32 = 40;
+
+/// Refuses a symbolic link the lookup of `path` follows on the way to `bpffs` (one of
+/// its prefixes as written, or met in a link's target) that lies in a sticky
+/// directory (`/tmp`) and that someone other than root or `me` owns: its owner may
+/// replace it at any time, and the directories its old target passed through,
+/// checked, are no longer the way.
+/// `links`: the links followed so far.
+fn check_link_owners(
+    path: &Path,
+    bpffs: &Path,
+    me: libc::uid_t,
+    links: &mut u32,
+) -> Result<(), StoreError> {
+    for prefix in path.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        // A missing path is for the bpffs check to report.
+        let Ok(meta) = std::fs::symlink_metadata(prefix) else {
+            return Ok(());
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        let (Ok(target), Some(parent)) = (std::fs::read_link(prefix), prefix.parent()) else {
+            return Ok(());
+        };
+        // Only where others may add and remove names (sticky) is a link another
+        // user's to replace: in a directory only root writes it stays as it is.
+        let sticky = std::fs::metadata(parent).is_ok_and(|d| d.mode() & 0o1000 != 0);
+        if sticky && meta.uid() != 0 && meta.uid() != me {
+            return Err(StoreError::UnsafePath {
+                path: prefix.to_path_buf(),
+                bpffs: bpffs.to_path_buf(),
+                uid: meta.uid(),
+                mode: meta.mode() & 0o7777,
+            });
+        }
+        *links += 1;
+        if *links > MAX_LINKS {
+            return Ok(());
+        }
+        // A relative target is looked up from the link's own directory.
+        let Ok(from) = std::fs::canonicalize(parent) else {
+            return Ok(());
+        };
+        check_link_owners(&from.join(target), bpffs, me, links)?;
     }
     Ok(())
 }
@@ -398,6 +454,53 @@ mod tests {
             refused(&deep).as_deref(),
             Some(deep.as_path()),
             "the last one"
+        );
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    /// A symbolic link on the way in a sticky directory that another user owns is
+    /// refused (its owner may point it elsewhere at any time), whether it is a prefix
+    /// of the path as written or met in another link's target; one root owns, or one
+    /// in a directory only root writes, is followed. Root only (it gives a link away).
+    #[test]
+    fn a_link_on_the_way_that_another_user_owns_is_refused() {
+        use std::{os::unix::fs::PermissionsExt, path::Path};
+        if !crate::sys::tests_run_as_root() {
+            return;
+        }
+        let top = std::env::temp_dir().join(format!("sockc-links-{}", std::process::id()));
+        let (shared, real) = (top.join("shared"), top.join("real/bpffs"));
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let link = |at: &Path, to: &Path, uid: u32| {
+            std::os::unix::fs::symlink(to, at).unwrap();
+            std::os::unix::fs::lchown(at, Some(uid), None).unwrap();
+        };
+        let nobody = 65_534;
+        link(&shared.join("root"), &top.join("real"), 0);
+        link(&shared.join("theirs"), &top.join("real"), nobody);
+        // Root's link whose target goes through theirs.
+        link(&shared.join("chain"), Path::new("theirs"), 0);
+        // Theirs in a directory only root writes: they cannot change it.
+        link(&top.join("fixed"), &top.join("real"), nobody);
+        let refused = |path: &Path| match super::check_path_owners(path) {
+            Err(super::StoreError::UnsafePath { path, uid, .. }) => Some((path, uid)),
+            other => {
+                assert!(other.is_ok(), "{other:?}");
+                None
+            }
+        };
+        assert_eq!(refused(&real), None, "no link");
+        assert_eq!(refused(&shared.join("root/bpffs")), None, "root's link");
+        assert_eq!(refused(&top.join("fixed/bpffs")), None, "not sticky");
+        let theirs = Some((shared.join("theirs"), nobody));
+        assert_eq!(refused(&shared.join("theirs/bpffs")), theirs, "their link");
+        assert_eq!(
+            refused(&shared.join("chain/bpffs")),
+            theirs,
+            "theirs in a target"
         );
         std::fs::remove_dir_all(&top).unwrap();
     }
