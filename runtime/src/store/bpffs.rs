@@ -91,6 +91,7 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
     let mut linkless = absolute
         .components()
         .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let mut links_checked = false;
     for prefix in absolute.ancestors().collect::<Vec<_>>().into_iter().rev() {
         if linkless {
             match std::fs::symlink_metadata(prefix) {
@@ -99,13 +100,16 @@ pub fn check_path_owners(bpffs: &Path) -> Result<(), StoreError> {
                     check_owner(prefix, &meta, bpffs, me)?;
                     continue;
                 }
-                Ok(_) => {
-                    linkless = false;
-                    check_link_owners(&absolute, bpffs, me, &mut 0)?;
-                }
+                Ok(_) => linkless = false,
                 // A missing path is for the bpffs check to report.
                 Err(_) => break,
             }
+        }
+        // Once, where the path is first resolved: at its first link, or at `/` for a
+        // path with `.` or `..`, which is never read the quick way above.
+        if !links_checked {
+            links_checked = true;
+            check_link_owners(&absolute, bpffs, me, &mut 0)?;
         }
         // A missing path is for the bpffs check to report.
         let Ok(real) = std::fs::canonicalize(prefix) else {
@@ -497,6 +501,11 @@ mod tests {
         assert_eq!(refused(&top.join("fixed/bpffs")), None, "not sticky");
         let theirs = Some((shared.join("theirs"), nobody));
         assert_eq!(refused(&shared.join("theirs/bpffs")), theirs, "their link");
+        assert_eq!(
+            refused(&shared.join("../shared/theirs/bpffs")),
+            Some((shared.join("../shared/theirs"), nobody)),
+            "their link behind `..`"
+        );
         assert_eq!(
             refused(&shared.join("chain/bpffs")),
             theirs,
