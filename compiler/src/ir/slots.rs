@@ -332,13 +332,7 @@ mod tests {
     /// 300, and lists of few texts, repeated, shuffled and cut, with many misses.
     #[test]
     fn the_scan_and_the_index_find_the_same_rules() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as usize
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let base: Vec<String> = (0..300).map(|i| format!("drop udp to *:{i}")).collect();
         let mut cases: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         let mut added = base.clone();
@@ -364,6 +358,16 @@ mod tests {
             let new: Vec<&str> = new.iter().map(String::as_str).collect();
             let scanned = matched_slots(&old, new.iter().copied());
             assert_eq!(scanned, matched_by_index(&old, &new), "{texts:?} {new:?}");
+        }
+    }
+
+    /// A xorshift generator from `seed`: each call a number below `n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
         }
     }
 
@@ -441,13 +445,7 @@ mod tests {
     /// moved, installed slots in any order, logging rules kept and given fresh slots.
     #[test]
     fn slots_kept_in_one_pass_are_those_of_two() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as usize
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let texts = [
             "drop udp to *:1",
             "drop udp to *:2",
