@@ -327,7 +327,11 @@ impl Leaves {
 
     /// Adds a leaf after the others.
     pub fn push(&mut self, leaf: &[u32]) {
-        self.ids.extend_from_slice(leaf);
+        // An index at a time: a leaf is at most a few, where `extend_from_slice`
+        // called `memcpy` per leaf (206k calls, 2.3 M instructions at acl1_100000).
+        for &id in leaf {
+            self.ids.push(id);
+        }
         self.ends.push(self.ids.len() as u32);
     }
 

@@ -44,6 +44,8 @@
 
 mod build;
 mod entries;
+mod groups;
+mod memo;
 #[cfg(test)]
 mod tests;
 
