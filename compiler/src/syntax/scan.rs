@@ -539,8 +539,7 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
     // Room for four at once (what the first push would make: a growth call less per
     // rule; a rule of the usual shape has four).
     let mut matches = Vec::with_capacity(4);
-    while let Some((m, e)) = match_item(src, at)? {
-        matches.push(m);
+    while let Some(e) = match_item(src, at, &mut matches)? {
         after_items = e;
         at = skip(s, e);
     }
@@ -551,7 +550,7 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
     };
     let p = skip(s, p);
     let (target, ingress, end) = match target(src, p) {
-        Some((t, ingress, e)) => (Some(t), ingress, e),
+        Some((t, ingress, e)) => (Some(Box::new(t)), ingress, e),
         None => (None, None, p),
     };
     Ok(Rule {
@@ -617,44 +616,58 @@ fn target(src: &str, i: usize) -> Option<(Target, Option<Span>, usize)> {
 }
 
 /// `match_item = _{ proto | family | from | to | tcp_flag | icmp_type | icmp_code |
-/// frag | endpoint }`
-fn match_item(src: &str, i: usize) -> Res<Match> {
+/// frag | endpoint }`: the item at `i` pushed onto the rule's list `out` where it is
+/// made (returned, an item of 112 bytes was copied through the stack three times on
+/// its way there), and where it ends.
+fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>, Bail> {
     let s = src.as_bytes();
     // Every alternative but `endpoint` starts with a lower-case letter or `!`.
     if !matches!(s.get(i), Some(c) if c.is_ascii_lowercase() || *c == b'!') {
-        return Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)));
+        return Ok(endpoint_at(src, i)?.map(|(ep, e)| push(out, Match::Dst(ep), e)));
     }
     // proto = { proto_name | kw_proto ~ (proto_name | number) }
     if let Some((p, e)) = proto_name(s, i) {
-        return Ok(Some((Match::Proto(p, Span::new(i, e), false), e)));
+        return Ok(Some(push(out, Match::Proto(p, Span::new(i, e), false), e)));
     }
     if let Some(e) = kw(s, i, b"proto") {
         let j = skip(s, e);
         if let Some((p, e)) = proto_name(s, j) {
-            return Ok(Some((Match::Proto(p, Span::new(i, e), false), e)));
+            return Ok(Some(push(out, Match::Proto(p, Span::new(i, e), false), e)));
         }
         let e = digits(s, j);
         if e > j {
             let n = number(s, j, e, 255)? as u8;
-            return Ok(Some((Match::Proto(Some(n), Span::new(i, e), true), e)));
+            return Ok(Some(push(
+                out,
+                Match::Proto(Some(n), Span::new(i, e), true),
+                e,
+            )));
         }
     }
     // family = @{ ("ip4" | "ip6") ~ !IDC }
     if let Some(e) = kw(s, i, b"ip4") {
-        return Ok(Some((Match::Family(Family::V4, Span::new(i, e)), e)));
+        return Ok(Some(push(
+            out,
+            Match::Family(Family::V4, Span::new(i, e)),
+            e,
+        )));
     }
     if let Some(e) = kw(s, i, b"ip6") {
-        return Ok(Some((Match::Family(Family::V6, Span::new(i, e)), e)));
+        return Ok(Some(push(
+            out,
+            Match::Family(Family::V6, Span::new(i, e)),
+            e,
+        )));
     }
     // from = { kw_from ~ endpoint }, to = { kw_to ~ endpoint }
     if let Some(e) = kw(s, i, b"from") {
         if let Some((ep, e)) = endpoint(src, skip(s, e))? {
-            return Ok(Some((Match::Src(ep), e)));
+            return Ok(Some(push(out, Match::Src(ep), e)));
         }
     }
     if let Some(e) = kw(s, i, b"to") {
         if let Some((ep, e)) = endpoint(src, skip(s, e))? {
-            return Ok(Some((Match::Dst(ep), e)));
+            return Ok(Some(push(out, Match::Dst(ep), e)));
         }
     }
     // tcp_flag = { negate? ~ flag_name }
@@ -666,7 +679,7 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
             negated,
             span: Span::new(i, e),
         };
-        return Ok(Some((flag, e)));
+        return Ok(Some(push(out, flag, e)));
     }
     // icmp_type = { kw_type ~ (number | icmp_type_name) },
     // icmp_type_name = @{ ASCII_ALPHA ~ (ASCII_ALPHANUMERIC | "-")* }
@@ -675,7 +688,7 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
         let d = digits(s, j);
         if d > j {
             let t = IcmpType::Number(number(s, j, d, 255)? as u8);
-            return Ok(Some((Match::IcmpType(t, Span::new(i, d)), d)));
+            return Ok(Some(push(out, Match::IcmpType(t, Span::new(i, d)), d)));
         }
         if matches!(s.get(j), Some(c) if c.is_ascii_alphabetic()) {
             let mut e = j + 1;
@@ -683,7 +696,7 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
                 e += 1;
             }
             let t = IcmpType::Name(src[j..e].to_string());
-            return Ok(Some((Match::IcmpType(t, Span::new(i, e)), e)));
+            return Ok(Some(push(out, Match::IcmpType(t, Span::new(i, e)), e)));
         }
     }
     // icmp_code = { kw_code ~ number }
@@ -692,15 +705,31 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
         let d = digits(s, j);
         if d > j {
             let c = number(s, j, d, 255)? as u8;
-            return Ok(Some((Match::IcmpCode(c, Span::new(i, d)), d)));
+            return Ok(Some(push(out, Match::IcmpCode(c, Span::new(i, d)), d)));
         }
     }
     // frag = @{ "frag" ~ !IDC }
     if let Some(e) = kw(s, i, b"frag") {
-        return Ok(Some((Match::Frag(Span::new(i, e)), e)));
+        return Ok(Some(push(out, Match::Frag(Span::new(i, e)), e)));
     }
     // A bare endpoint is a destination.
-    Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)))
+    Ok(endpoint(src, i)?.map(|(ep, e)| push(out, Match::Dst(ep), e)))
+}
+
+/// `out.push(m)`, then `end`: an item's end once it is on the list.
+fn push(out: &mut Vec<Match>, m: Match, end: usize) -> usize {
+    out.push(m);
+    end
+}
+
+/// [`endpoint`] where no keyword is: most often a rule's end (a newline), where no
+/// endpoint can start (only a digit, a hexadecimal letter, `.`, `:`, `*`, `@` or `[`
+/// can), said without trying each form of address there.
+fn endpoint_at(src: &str, i: usize) -> Res<Endpoint> {
+    match src.as_bytes().get(i) {
+        Some(c) if c.is_ascii_hexdigit() || b".:*@[".contains(c) => endpoint(src, i),
+        _ => Ok(None),
+    }
 }
 
 /// `proto_name = @{ ("tcp" | "udp" | "icmpv6" | "icmp" | "any") ~ !IDC }`
