@@ -162,7 +162,7 @@ impl<'a> Checker<'a> {
     pub(crate) fn whole_block(&mut self, h: ast::HookBlock) {
         let mut b = self.begin_block(&h.head, h.head_span, h.stmts.len());
         for stmt in h.stmts {
-            self.block_stmt(&mut b, stmt);
+            self.block_stmt(&mut b, stmt, &mut Vec::new());
         }
         self.end_block(b, h.span, h.closed);
     }
@@ -290,7 +290,9 @@ impl Checker<'_> {
     }
 
     /// The next statement of block `b`, dropped once read.
-    pub(crate) fn block_stmt(&mut self, b: &mut Block, stmt: Stmt) {
+    /// One statement of block `b`; a rule's match list is left in `spare`, emptied,
+    /// for the scanner to fill again ([`crate::syntax::Sink::stmt`]).
+    pub(crate) fn block_stmt(&mut self, b: &mut Block, stmt: Stmt, spare: &mut Vec<ast::Match>) {
         let spec = b.kind.block_spec();
         match stmt {
             Stmt::Default(v, sp, log) => {
@@ -311,6 +313,7 @@ impl Checker<'_> {
                     b.rules.push(rule);
                 }
                 self.counter += 1;
+                *spare = emptied(r.matches);
             }
             // Reported by the parser.
             Stmt::Decl(_) => {}
@@ -490,6 +493,13 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// A rule's match list emptied (its items dropped, its room kept), for the scanner to
+/// fill again.
+pub(crate) fn emptied(mut list: Vec<ast::Match>) -> Vec<ast::Match> {
+    list.clear();
+    list
 }
 
 /// Line numbers of spans, for spans asked about roughly in file order (sema walks the

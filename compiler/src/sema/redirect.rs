@@ -47,7 +47,7 @@ impl Checker<'_> {
             return None;
         }
         let mut split = r.clone();
-        split.target = Some(Target::Addr(e.clone()));
+        split.target = Some(Box::new(Target::Addr(e.clone())));
         split.matches.remove(i);
         Some(split)
     }
@@ -123,7 +123,7 @@ impl Checker<'_> {
             None => m.family = Some(family),
             Some(f) if f == family => {}
             Some(_) => {
-                let at = match &r.target {
+                let at = match r.target.as_deref() {
                     Some(Target::Addr(e)) => e.span,
                     _ => r.span,
                 };

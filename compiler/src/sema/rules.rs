@@ -21,6 +21,19 @@ const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
 
+/// `text.trim()`, without the Unicode tables for the usual text: what `trim` takes off
+/// is ASCII whitespace (`trim_ascii`'s, and U+000B) or not ASCII at all, so a text
+/// whose ends after `trim_ascii` are other ASCII is what `trim` makes of it.
+pub(super) fn trimmed(text: &str) -> &str {
+    let t = text.trim_ascii();
+    let plain = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii() && *b != 0x0b);
+    if plain(t.as_bytes().first()) && plain(t.as_bytes().last()) {
+        t
+    } else {
+        text.trim()
+    }
+}
+
 /// Where the parts of a rule's match list are, for the checks that point at them.
 #[derive(Default)]
 struct MatchSpans {
@@ -106,7 +119,7 @@ impl Checker<'_> {
             counter,
             line: self.lines.line(r.span),
             span: r.span,
-            text: self.src[r.span.start..r.span.end].trim().into(),
+            text: trimmed(&self.src[r.span.start..r.span.end]).into(),
             action,
             m,
             cond: r.cond.map(|c| c.0),
@@ -291,7 +304,7 @@ impl Checker<'_> {
             );
             return None;
         }
-        match (r.action, &r.target) {
+        match (r.action, r.target.as_deref()) {
             (ActionKw::Redirect, None) => {
                 self.diags.push(
                     Diagnostic::new(Code::RedirectTarget, "`redirect` needs a target")
@@ -900,4 +913,30 @@ pub fn icmp_type_by_name(name: &str, v6: bool) -> Option<u8> {
         .iter()
         .find(|t| t.0 == name)
         .and_then(|t| if v6 { t.2 } else { t.1 })
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::trimmed;
+
+    /// `trimmed` is `trim` for texts with every kind of character at either end:
+    /// ASCII blanks, U+000B (Unicode's whitespace, not `trim_ascii`'s), U+0085 and
+    /// U+3000 (whitespace beyond ASCII), other ASCII and other non-ASCII.
+    #[test]
+    fn rule_texts_are_trimmed_as_trim_trims_them() {
+        let ends = [
+            "", " ", "\t", "\r\n", "\x0b", "\x0c", "\u{85}", "\u{3000}", "\x1f", "é", "#",
+        ];
+        let middles = ["", "x", "drop ip4 tcp", "a\x0bb", "\u{3000}"];
+        for lead in ends {
+            for trail in ends {
+                for mid in middles {
+                    for extra in ["", " ", "\x0b"] {
+                        let text = format!("{extra}{lead}{mid}{trail}{extra}");
+                        assert_eq!(trimmed(&text), text.trim(), "{text:?}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -29,7 +29,7 @@ use crate::{
     ir::{Module, Rule},
     syntax::{
         self,
-        ast::{HookHead, Item, Stmt},
+        ast::{HookHead, Item, Match, Stmt},
     },
 };
 
@@ -181,7 +181,7 @@ fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBo
     let mut rules: Vec<Vec<Rule>> = Vec::new();
     let mut n = 0u32;
     let src = h.src;
-    let end = syntax::scan_stmts(src, at, &mut |st| {
+    let end = syntax::scan_stmts(src, at, &mut |st, spare| {
         let Stmt::Rule(r) = st else {
             return false;
         };
@@ -189,7 +189,9 @@ fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBo
             return false;
         }
         let before = h.state();
-        let Some(rule) = h.rule(&r, spec, n) else {
+        let rule = h.rule(&r, spec, n);
+        *spare = super::emptied(r.matches);
+        let Some(rule) = rule else {
             return false;
         };
         if h.state() != before {
@@ -296,10 +298,10 @@ impl<'a: 'scope, 'scope> syntax::Sink for Stream<'a, 'scope, '_> {
         self.block = Some(self.c.begin_block(&head, head_span, stmts));
     }
 
-    fn stmt(&mut self, stmt: Stmt) {
+    fn stmt(&mut self, stmt: Stmt, spare: &mut Vec<Match>) {
         match (&mut self.block, stmt) {
             (_, Stmt::Decl(_)) | (None, _) => self.stopped = true,
-            (Some(b), stmt) => self.c.block_stmt(b, stmt),
+            (Some(b), stmt) => self.c.block_stmt(b, stmt, spare),
         }
     }
 

@@ -265,7 +265,9 @@ pub struct Rule {
     pub action_span: Span,
     pub matches: Vec<Match>,
     pub cond: Option<(SockCond, Span)>,
-    pub target: Option<Target>,
+    /// Boxed: few rules have one, and a `Target` inline made every statement ~100
+    /// bytes larger where it is moved from the scanner to sema.
+    pub target: Option<Box<Target>>,
     /// `ingress` after `to sock NAME`: deliver into the socket's receive queue
     /// instead of sending out of it (sockmap blocks).
     pub ingress: Option<Span>,

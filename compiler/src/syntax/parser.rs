@@ -142,7 +142,7 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(&r[1].target, Some(Target::Sock(i)) if i.name == "proxy"));
+        assert!(matches!(r[1].target.as_deref(), Some(Target::Sock(i)) if i.name == "proxy"));
     }
 
     /// `ece` is a TCP flag and also the start of an IPv6 address: `ece::/16` is the

@@ -105,8 +105,10 @@ pub trait Sink {
     fn item(&mut self, item: Item);
     /// A block the scanner reads begins; it has at most about `stmts` statements.
     fn block(&mut self, head: HookHead, head_span: Span, stmts: usize);
-    /// The next statement of the block begun last.
-    fn stmt(&mut self, stmt: Stmt);
+    /// The next statement of the block begun last. A sink done with a rule's match
+    /// list may leave it in `spare`, emptied: the scanner fills it again for a later
+    /// rule (an allocation and a free less per rule).
+    fn stmt(&mut self, stmt: Stmt, spare: &mut Vec<Match>);
     /// The block begun last ends (closed, at `span`'s end).
     fn block_end(&mut self, span: Span);
     /// The block begun last is not one after all (it never closes, or text follows
@@ -151,7 +153,7 @@ impl Sink for Collect {
         });
     }
 
-    fn stmt(&mut self, stmt: Stmt) {
+    fn stmt(&mut self, stmt: Stmt, _spare: &mut Vec<Match>) {
         if let Some(b) = &mut self.open {
             b.stmts.push(stmt);
         }
@@ -250,11 +252,17 @@ fn line_after(s: &[u8], i: usize) -> usize {
 /// another statement. Returns where it stopped: the loop, standing there, goes on as
 /// if it had read the statements before itself. Depends on nothing but `src` and
 /// `at`, so it may run on another thread while the loop reads the block's first half.
-pub(crate) fn scan_stmts(src: &str, at: usize, take: &mut dyn FnMut(Stmt) -> bool) -> usize {
+/// `take` may leave a rule's match list in its second argument, as [`Sink::stmt`].
+pub(crate) fn scan_stmts(
+    src: &str,
+    at: usize,
+    take: &mut dyn FnMut(Stmt, &mut Vec<Match>) -> bool,
+) -> usize {
     let s = src.as_bytes();
     let mut i = at;
+    let mut spare = Vec::new();
     while i < s.len() && s[i] != b'}' && !hook_kw(s, i) {
-        let Ok((st, end)) = stmt(src, i) else {
+        let Ok((st, end)) = stmt(src, i, &mut spare) else {
             return i;
         };
         let p = skip(s, end);
@@ -263,7 +271,7 @@ pub(crate) fn scan_stmts(src: &str, at: usize, take: &mut dyn FnMut(Stmt) -> boo
             None if s.get(p) == Some(&b'}') => p,
             None => return i,
         };
-        if !take(st) {
+        if !take(st, &mut spare) {
             return i;
         }
         i = next;
@@ -389,6 +397,7 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize, out: &mut dyn Sink) -> Opt
         Some(None)
     };
     let mut pest_stmts = Vec::new();
+    let mut spare = Vec::new();
     // `stmt` fails only at `}`, at a block head or at the end of the input
     // (`bad_stmt` takes anything else); the last two leave the block unclosed.
     while i < s.len() && s[i] != b'}' && !out.stopped() {
@@ -402,14 +411,14 @@ fn hook_block(b: &mut Builder, src: &str, pos: usize, out: &mut dyn Sink) -> Opt
         if hook_kw(s, i) {
             return not_mine(b, out);
         }
-        let end = match stmt(src, i) {
+        let end = match stmt(src, i, &mut spare) {
             Ok((st, end)) => {
-                out.stmt(st);
+                out.stmt(st, &mut spare);
                 end
             }
             Err(Bail) => {
                 let end = b.stmt_at(src, i, &mut pest_stmts)?;
-                pest_stmts.drain(..).for_each(|st| out.stmt(st));
+                pest_stmts.drain(..).for_each(|st| out.stmt(st, &mut spare));
                 end
             }
         };
@@ -503,8 +512,9 @@ fn string_or_iface(src: &str, i: usize) -> Option<(String, usize)> {
 // ---- statements -----------------------------------------------------------------------
 
 /// `stmt = _{ (default_stmt | rule_def) ~ &(nl | "}" | EOI) | misplaced_decl | bad_stmt }`,
-/// without the last two alternatives (those are pest's).
-fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
+/// without the last two alternatives (those are pest's). A rule's match list is
+/// `spare`'s when it has room (see [`Sink::stmt`]).
+fn stmt(src: &str, i: usize, spare: &mut Vec<Match>) -> Result<(Stmt, usize), Bail> {
     let s = src.as_bytes();
     // default_stmt = { kw_default ~ verdict }, verdict = @{ (...) ~ !IDC }
     let st = if let Some(e) = kw(s, i, b"default") {
@@ -517,7 +527,7 @@ fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
         // `default VERDICT log` is pest's: `&(nl | "}")` below fails at `log`.
         (Stmt::Default(v, Span::new(i, e), None), e)
     } else {
-        let r = rule_def(src, i)?;
+        let r = rule_def(src, i, spare)?;
         let e = r.span.end;
         (Stmt::Rule(r), e)
     };
@@ -529,7 +539,7 @@ fn stmt(src: &str, i: usize) -> Result<(Stmt, usize), Bail> {
 }
 
 /// `rule_def = { action ~ match_item* ~ condition? ~ target? }`.
-fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
+fn rule_def(src: &str, i: usize, spare: &mut Vec<Match>) -> Result<Rule, Bail> {
     let s = src.as_bytes();
     let (action, a_end) = action(s, i).ok_or(Bail)?;
     // `action ~ match_item*`: the first item right after the skip, each further one
@@ -537,10 +547,12 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
     let mut after_items = skip(s, a_end);
     let mut at = after_items;
     // Room for four at once (what the first push would make: a growth call less per
-    // rule; a rule of the usual shape has four).
-    let mut matches = Vec::with_capacity(4);
-    while let Some((m, e)) = match_item(src, at)? {
-        matches.push(m);
+    // rule; a rule of the usual shape has four), unless a list given back has room.
+    let mut matches = std::mem::take(spare);
+    if matches.capacity() == 0 {
+        matches = Vec::with_capacity(4);
+    }
+    while let Some(e) = match_item(src, at, &mut matches)? {
         after_items = e;
         at = skip(s, e);
     }
@@ -551,7 +563,7 @@ fn rule_def(src: &str, i: usize) -> Result<Rule, Bail> {
     };
     let p = skip(s, p);
     let (target, ingress, end) = match target(src, p) {
-        Some((t, ingress, e)) => (Some(t), ingress, e),
+        Some((t, ingress, e)) => (Some(Box::new(t)), ingress, e),
         None => (None, None, p),
     };
     Ok(Rule {
@@ -617,44 +629,58 @@ fn target(src: &str, i: usize) -> Option<(Target, Option<Span>, usize)> {
 }
 
 /// `match_item = _{ proto | family | from | to | tcp_flag | icmp_type | icmp_code |
-/// frag | endpoint }`
-fn match_item(src: &str, i: usize) -> Res<Match> {
+/// frag | endpoint }`: the item at `i` pushed onto the rule's list `out` where it is
+/// made (returned, an item of 112 bytes was copied through the stack three times on
+/// its way there), and where it ends.
+fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>, Bail> {
     let s = src.as_bytes();
     // Every alternative but `endpoint` starts with a lower-case letter or `!`.
     if !matches!(s.get(i), Some(c) if c.is_ascii_lowercase() || *c == b'!') {
-        return Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)));
+        return Ok(endpoint_at(src, i)?.map(|(ep, e)| push(out, Match::Dst(ep), e)));
     }
     // proto = { proto_name | kw_proto ~ (proto_name | number) }
     if let Some((p, e)) = proto_name(s, i) {
-        return Ok(Some((Match::Proto(p, Span::new(i, e), false), e)));
+        return Ok(Some(push(out, Match::Proto(p, Span::new(i, e), false), e)));
     }
     if let Some(e) = kw(s, i, b"proto") {
         let j = skip(s, e);
         if let Some((p, e)) = proto_name(s, j) {
-            return Ok(Some((Match::Proto(p, Span::new(i, e), false), e)));
+            return Ok(Some(push(out, Match::Proto(p, Span::new(i, e), false), e)));
         }
         let e = digits(s, j);
         if e > j {
             let n = number(s, j, e, 255)? as u8;
-            return Ok(Some((Match::Proto(Some(n), Span::new(i, e), true), e)));
+            return Ok(Some(push(
+                out,
+                Match::Proto(Some(n), Span::new(i, e), true),
+                e,
+            )));
         }
     }
     // family = @{ ("ip4" | "ip6") ~ !IDC }
     if let Some(e) = kw(s, i, b"ip4") {
-        return Ok(Some((Match::Family(Family::V4, Span::new(i, e)), e)));
+        return Ok(Some(push(
+            out,
+            Match::Family(Family::V4, Span::new(i, e)),
+            e,
+        )));
     }
     if let Some(e) = kw(s, i, b"ip6") {
-        return Ok(Some((Match::Family(Family::V6, Span::new(i, e)), e)));
+        return Ok(Some(push(
+            out,
+            Match::Family(Family::V6, Span::new(i, e)),
+            e,
+        )));
     }
     // from = { kw_from ~ endpoint }, to = { kw_to ~ endpoint }
     if let Some(e) = kw(s, i, b"from") {
         if let Some((ep, e)) = endpoint(src, skip(s, e))? {
-            return Ok(Some((Match::Src(ep), e)));
+            return Ok(Some(push(out, Match::Src(ep), e)));
         }
     }
     if let Some(e) = kw(s, i, b"to") {
         if let Some((ep, e)) = endpoint(src, skip(s, e))? {
-            return Ok(Some((Match::Dst(ep), e)));
+            return Ok(Some(push(out, Match::Dst(ep), e)));
         }
     }
     // tcp_flag = { negate? ~ flag_name }
@@ -666,7 +692,7 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
             negated,
             span: Span::new(i, e),
         };
-        return Ok(Some((flag, e)));
+        return Ok(Some(push(out, flag, e)));
     }
     // icmp_type = { kw_type ~ (number | icmp_type_name) },
     // icmp_type_name = @{ ASCII_ALPHA ~ (ASCII_ALPHANUMERIC | "-")* }
@@ -675,7 +701,7 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
         let d = digits(s, j);
         if d > j {
             let t = IcmpType::Number(number(s, j, d, 255)? as u8);
-            return Ok(Some((Match::IcmpType(t, Span::new(i, d)), d)));
+            return Ok(Some(push(out, Match::IcmpType(t, Span::new(i, d)), d)));
         }
         if matches!(s.get(j), Some(c) if c.is_ascii_alphabetic()) {
             let mut e = j + 1;
@@ -683,7 +709,7 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
                 e += 1;
             }
             let t = IcmpType::Name(src[j..e].to_string());
-            return Ok(Some((Match::IcmpType(t, Span::new(i, e)), e)));
+            return Ok(Some(push(out, Match::IcmpType(t, Span::new(i, e)), e)));
         }
     }
     // icmp_code = { kw_code ~ number }
@@ -692,15 +718,31 @@ fn match_item(src: &str, i: usize) -> Res<Match> {
         let d = digits(s, j);
         if d > j {
             let c = number(s, j, d, 255)? as u8;
-            return Ok(Some((Match::IcmpCode(c, Span::new(i, d)), d)));
+            return Ok(Some(push(out, Match::IcmpCode(c, Span::new(i, d)), d)));
         }
     }
     // frag = @{ "frag" ~ !IDC }
     if let Some(e) = kw(s, i, b"frag") {
-        return Ok(Some((Match::Frag(Span::new(i, e)), e)));
+        return Ok(Some(push(out, Match::Frag(Span::new(i, e)), e)));
     }
     // A bare endpoint is a destination.
-    Ok(endpoint(src, i)?.map(|(ep, e)| (Match::Dst(ep), e)))
+    Ok(endpoint(src, i)?.map(|(ep, e)| push(out, Match::Dst(ep), e)))
+}
+
+/// `out.push(m)`, then `end`: an item's end once it is on the list.
+fn push(out: &mut Vec<Match>, m: Match, end: usize) -> usize {
+    out.push(m);
+    end
+}
+
+/// [`endpoint`] where no keyword is: most often a rule's end (a newline), where no
+/// endpoint can start (only a digit, a hexadecimal letter, `.`, `:`, `*`, `@` or `[`
+/// can), said without trying each form of address there.
+fn endpoint_at(src: &str, i: usize) -> Res<Endpoint> {
+    match src.as_bytes().get(i) {
+        Some(c) if c.is_ascii_hexdigit() || b".:*@[".contains(c) => endpoint(src, i),
+        _ => Ok(None),
+    }
 }
 
 /// `proto_name = @{ ("tcp" | "udp" | "icmpv6" | "icmp" | "any") ~ !IDC }`

@@ -49,7 +49,7 @@ impl Builder {
                 Rule::condition => cond = Some((Self::condition(p)?, psp)),
                 Rule::target => {
                     let (t, i) = self.target(p)?;
-                    target = Some(t);
+                    target = Some(Box::new(t));
                     ingress = i;
                 }
                 Rule::log_opt => log = Some((self.log_rate(p)?, psp)),
