@@ -1074,7 +1074,8 @@ mod tests {
         assert!(text.len() >= TWO_THREADS_FROM);
         std::fs::write(dir.join("large.txt"), &text).unwrap();
         std::fs::write(dir.join("other.txt"), format!("# a comment\n{text}")).unwrap();
-        std::fs::write(dir.join("small.txt"), &text[..TWO_THREADS_FROM - 100]).unwrap();
+        let small = text[..TWO_THREADS_FROM - 100].rfind('\n').unwrap() + 1;
+        std::fs::write(dir.join("small.txt"), &text[..small]).unwrap();
         let calls = |file: &str| {
             let called = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let count = std::sync::Arc::clone(&called);
@@ -1094,7 +1095,7 @@ mod tests {
                 opt: crate::opt::OptLevel::O0,
                 ..Default::default()
             };
-            assert!(crate::compile(&src, &opts).0.is_ok(), "{file}");
+            assert!(crate::compile(&src, &opts).0.is_some(), "{file}");
             called.load(std::sync::atomic::Ordering::SeqCst)
         };
         let got = [calls("large.txt"), calls("other.txt"), calls("small.txt")];
