@@ -77,21 +77,29 @@ const DIGESTED_BESIDE_FROM: usize = 1 << 20;
 /// [`check_deferred`] of `src`, the text read from `file` ([`input::read_rule_text`]),
 /// with the SHA-256 (hex) of the text as an install records it (`source_sha256`),
 /// hashed beside the front end (a 100,000-rule file's 6 MB took 3-4 ms after the
-/// compile, on the calling thread, at every apply).
+/// compile, on the calling thread, at every apply). `on_large_set` is sema's
+/// [`sema::Options::on_large_set_file`].
 pub fn check_read_digested(
     file: &Path,
     src: String,
     lints: Lints,
+    on_large_set: Option<sema::LargeSetFileHook>,
 ) -> Result<(CheckedFile, String), ExitCode> {
     let digest = |s: &str| sockc_compiler::bpf::maps::sha256_hex(s.as_bytes());
+    let front_end = |lints| {
+        let (checked, mut opts) = front_end_with(file, &src, lints, on_large_set);
+        // Only the front end calls it: the rest of the compile keeps no caller's hook.
+        opts.sema.on_large_set_file = None;
+        (checked, opts)
+    };
     let ((checked, opts), d) = if src.len() < DIGESTED_BESIDE_FROM {
-        (front_end(file, &src, lints), digest(&src))
+        (front_end(lints), digest(&src))
     } else {
         std::thread::scope(|s| {
             let hasher = std::thread::Builder::new()
                 .name("sockc-digest".into())
                 .spawn_scoped(s, || digest(&src));
-            let checked = front_end(file, &src, lints);
+            let checked = front_end(lints);
             // Refused a thread, the text is hashed here.
             let d = match hasher {
                 Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
@@ -113,12 +121,26 @@ fn front_end(
     Result<driver::Checked, Vec<diag::Diagnostic>>,
     driver::Options,
 ) {
+    front_end_with(file, src, lints, None)
+}
+
+/// [`front_end`], sema calling `on_large_set` at each large set file.
+fn front_end_with(
+    file: &Path,
+    src: &str,
+    lints: Lints,
+    on_large_set: Option<sema::LargeSetFileHook>,
+) -> (
+    Result<driver::Checked, Vec<diag::Diagnostic>>,
+    driver::Options,
+) {
     let settings = settings::settings();
     let opts = driver::Options {
         sema: sema::Options {
             base_dir: input::base_dir(file),
             set_dirs: settings.set_dirs.clone(),
             limits: settings.limits,
+            on_large_set_file: on_large_set,
             ..Default::default()
         },
         opt: settings.opt,

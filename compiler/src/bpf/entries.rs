@@ -197,20 +197,35 @@ impl Entries {
     /// The keys keep the record's own buffer (the header moved out of it, the values
     /// copied out): a million keys are not copied into fresh memory.
     pub fn from_binary(mut bytes: Vec<u8>) -> Option<Entries> {
-        let (head, rest) = bytes.split_at_checked(BINARY_HEADER)?;
+        let (key_len, value_len, n) = Self::binary_whole(&bytes)?;
+        let keys_end = BINARY_HEADER + n * key_len;
+        let values = bytes[keys_end..].to_vec();
+        bytes.truncate(keys_end);
+        bytes.drain(..BINARY_HEADER);
+        Entries::from_parts(key_len, value_len, bytes, values)
+    }
+
+    /// [`Entries::from_binary`] of bytes it may not keep (a record's mapped pages):
+    /// the keys and the values copied out once each, where a vector of the record
+    /// would be one more copy of it all and the keys then moved down over its header.
+    pub fn from_binary_slice(bytes: &[u8]) -> Option<Entries> {
+        let (key_len, value_len, n) = Self::binary_whole(bytes)?;
+        let (keys, values) = bytes[BINARY_HEADER..].split_at(n * key_len);
+        Entries::from_parts(key_len, value_len, keys.to_vec(), values.to_vec())
+    }
+
+    /// The key length, value length and entry count of `record` when it is exactly a
+    /// binary form: its magic, then the whole number of keys and values its header
+    /// announces (`None` for a torn or foreign record).
+    pub fn binary_whole(record: &[u8]) -> Option<(usize, usize, usize)> {
+        let (head, rest) = record.split_at_checked(BINARY_HEADER)?;
         if &head[..4] != BINARY_MAGIC {
             return None;
         }
         let (key_len, value_len, n) = Self::binary_sizes(head)?;
         let keys_end = n.checked_mul(key_len)?;
         let end = keys_end.checked_add(n.checked_mul(value_len)?)?;
-        if rest.len() != end || (n > 0 && key_len == 0) {
-            return None;
-        }
-        let values = rest[keys_end..].to_vec();
-        bytes.truncate(BINARY_HEADER + keys_end);
-        bytes.drain(..BINARY_HEADER);
-        Entries::from_parts(key_len, value_len, bytes, values)
+        (rest.len() == end && (n == 0 || key_len > 0)).then_some((key_len, value_len, n))
     }
 }
 
@@ -366,32 +381,37 @@ mod tests {
         assert!(serde_json::from_str::<Entries>(r#"[["zz","01"]]"#).is_err());
     }
 
+    /// Both readers of the binary form (of a vector it keeps, of bytes it copies out).
+    fn from_binary_both(bytes: &[u8]) -> Option<Entries> {
+        let kept = Entries::from_binary(bytes.to_vec());
+        assert_eq!(
+            Entries::from_binary_slice(bytes),
+            kept,
+            "the two readers agree"
+        );
+        kept
+    }
+
     #[test]
     fn binary_form_round_trips_and_refuses_torn_records() {
         let e = sample();
         let (head, keys, values) = e.binary_parts();
         let bytes = [&head[..], keys, values].concat();
         assert_eq!(bytes.len(), BINARY_HEADER + 2 * 9);
-        assert_eq!(Entries::from_binary(bytes.clone()), Some(e.clone()));
-        assert_eq!(
-            Entries::from_binary(bytes[..bytes.len() - 1].to_vec()),
-            None,
-            "one byte short"
-        );
-        assert_eq!(Entries::from_binary([&bytes[..], &[0]].concat()), None);
-        assert_eq!(
-            Entries::from_binary(bytes[..BINARY_HEADER - 1].to_vec()),
-            None
-        );
+        assert_eq!(from_binary_both(&bytes), Some(e.clone()));
+        let short = &bytes[..bytes.len() - 1];
+        assert_eq!(from_binary_both(short), None, "one byte short");
+        assert_eq!(from_binary_both(&[&bytes[..], &[0]].concat()), None);
+        assert_eq!(from_binary_both(&bytes[..BINARY_HEADER - 1]), None);
         let mut foreign = bytes.clone();
         foreign[0] = b'X';
-        assert_eq!(Entries::from_binary(foreign), None, "not our magic");
+        assert_eq!(from_binary_both(&foreign), None, "not our magic");
         let mut huge = bytes;
         huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(Entries::from_binary(huge), None, "a count that overflows");
+        assert_eq!(from_binary_both(&huge), None, "a count that overflows");
         let empty = Entries::default();
         let (h, k, v) = empty.binary_parts();
-        assert_eq!(Entries::from_binary([&h[..], k, v].concat()), Some(empty));
+        assert_eq!(from_binary_both(&[&h[..], k, v].concat()), Some(empty));
     }
 
     #[test]

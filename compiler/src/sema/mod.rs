@@ -57,6 +57,21 @@ pub struct Options {
     /// with: a million recorded elements are not written out as text to be parsed
     /// again). A set this does not name, or names with no elements, reads its file.
     pub recorded_sets: Option<std::sync::Arc<RecordedLists>>,
+    /// Called as sema opens a set file of a megabyte or more, before reading it (again
+    /// for each such file): what the caller would do beside a long read starts then
+    /// (an apply of a small rule file reads its installed generation ahead only once
+    /// it meets a large set file, `apply`'s `compile_and_install`).
+    pub on_large_set_file: Option<LargeSetFileHook>,
+}
+
+/// [`Options::on_large_set_file`]'s call.
+#[derive(Clone)]
+pub struct LargeSetFileHook(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for LargeSetFileHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LargeSetFileHook")
+    }
 }
 
 /// IPv4 and IPv6 prefixes of `file` sets, by set name ([`Options::recorded_sets`]).

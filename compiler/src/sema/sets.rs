@@ -777,7 +777,8 @@ impl Checker<'_> {
     /// the limit when none repeats (else when the text is read). `None` for any other
     /// file, which the caller reads whole and reports on as ever: the result of this
     /// read is dropped whole, so what a set holds always comes from one read of its
-    /// file.
+    /// file. A large file, of whatever lines, is first told to the caller's hook
+    /// ([`super::Options::on_large_set_file`]).
     fn streamed_plain_set(
         &mut self,
         file: &File,
@@ -790,6 +791,11 @@ impl Checker<'_> {
             .set_file_bytes
             .saturating_sub(self.set_file_bytes);
         let size = meta.len();
+        if size >= TWO_THREADS_FROM as u64 {
+            if let Some(hook) = &self.opts.on_large_set_file {
+                (hook.0)();
+            }
+        }
         if size > left || size < TWO_THREADS_FROM as u64 {
             return None;
         }
@@ -1052,6 +1058,49 @@ mod tests {
             .v4
             .clone();
         (v4, diags)
+    }
+
+    /// Sema calls the caller's hook once for each set file of a megabyte or more, a
+    /// file of plain addresses or not, and never for a smaller one (`apply` reads its
+    /// installed generation ahead then).
+    #[test]
+    fn a_large_set_file_is_told_to_the_hook_and_a_small_one_is_not() {
+        let dir = std::env::temp_dir().join(format!("sockc-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::new();
+        for i in 0..100_000u32 {
+            text += &format!("{}\n", std::net::Ipv4Addr::from(0x0a00_0000 | (i * 13)));
+        }
+        assert!(text.len() >= TWO_THREADS_FROM);
+        std::fs::write(dir.join("large.txt"), &text).unwrap();
+        std::fs::write(dir.join("other.txt"), format!("# a comment\n{text}")).unwrap();
+        let small = text[..TWO_THREADS_FROM - 100].rfind('\n').unwrap() + 1;
+        std::fs::write(dir.join("small.txt"), &text[..small]).unwrap();
+        let calls = |file: &str| {
+            let called = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let count = std::sync::Arc::clone(&called);
+            let hook = move || {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            };
+            let src =
+                format!("set s = file \"{file}\"\nxdp on eth0 {{ drop from @s; default allow }}\n");
+            let opts = crate::driver::Options {
+                sema: crate::sema::Options {
+                    base_dir: Some(dir.clone()),
+                    on_large_set_file: Some(super::super::LargeSetFileHook(std::sync::Arc::new(
+                        hook,
+                    ))),
+                    ..Default::default()
+                },
+                opt: crate::opt::OptLevel::O0,
+                ..Default::default()
+            };
+            assert!(crate::compile(&src, &opts).0.is_some(), "{file}");
+            called.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let got = [calls("large.txt"), calls("other.txt"), calls("small.txt")];
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, [1, 1, 0]);
     }
 
     /// A file set given its recorded elements (what a dry run reads an install with)

@@ -584,9 +584,7 @@ pub(super) fn get(dir: &Path, refs: &BulkRefs, text: bool) -> Result<Bulk, Store
     let at = open_dir(dir)?;
     let mut contents = Vec::with_capacity(refs.map_contents.len());
     for (map, digest) in &refs.map_contents {
-        let bytes = get_entries_binary(dir, &at, digest)?;
-        let entries = Entries::from_binary(bytes)
-            .ok_or_else(|| bad_record(dir, digest, "is not a record of map entries"))?;
+        let entries = get_entries(dir, &at, digest)?;
         contents.push(MapContents {
             map: map.clone(),
             entries,
@@ -627,19 +625,21 @@ fn get_programs(
     refs.program_records.iter().map(program).collect()
 }
 
-/// The binary form of the entries the record `digest` keeps: its bytes, or for a delta
-/// ([`set_delta`]) its base's with its run replaced; each record checked against its
-/// digest.
-fn get_entries_binary(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Vec<u8>, StoreError> {
-    let bytes = get_one(dir, at, digest)?;
+/// The entries the record `digest` keeps: its own, or for a delta ([`set_delta`]) its
+/// base's with its run replaced; each record checked against its digest, and read
+/// where it lies (a sealed record's mapped pages), each entry copied once.
+fn get_entries(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Entries, StoreError> {
+    let bytes = get_in_place(dir, at, digest)?;
     let bad = |problem: &str| bad_record(dir, digest, problem);
     match set_delta::parse(&bytes) {
-        None => Ok(bytes),
+        None => {
+            Entries::from_binary_slice(&bytes).ok_or_else(|| bad("is not a record of map entries"))
+        }
         Some(Err(why)) => Err(bad(why)),
         Some(Ok(delta)) => {
-            let base = get_one(dir, at, &delta.base)?;
+            let base = get_in_place(dir, at, &delta.base)?;
             delta
-                .applied_to(base)
+                .entries_over(&base)
                 .ok_or_else(|| bad("is a set delta record that does not fit its base"))
         }
     }

@@ -99,36 +99,36 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Result<Delta, &'static str>> {
 }
 
 impl Delta {
-    /// The binary form (`Entries::binary_parts`) of the entries this delta stands for,
-    /// made from its base's binary form `base` in place (two moves within its buffer,
-    /// no second nine-megabyte buffer): `None` when `base` is not a whole record of
-    /// entries or the run does not fit it (its head and tail overlap or pass the
-    /// base's end, or its entries are of other sizes). `Entries::from_binary` checks
-    /// the result whole.
-    pub fn applied_to(&self, mut base: Vec<u8>) -> Option<Vec<u8>> {
-        let (key_len, value_len, n) = Entries::binary_sizes(&base)?;
+    /// The entries this delta stands for, read from its base's binary form `base`
+    /// (a record's mapped pages): the base's keys and values around the run and the
+    /// delta's own in it, each copied once into the entries' buffers (no copy of the
+    /// whole record first, no moves within it after). `None` when `base` is not a
+    /// whole record of entries or the run does not fit it (its head and tail overlap
+    /// or pass the base's end, or its entries are of other sizes).
+    pub fn entries_over(&self, base: &[u8]) -> Option<Entries> {
+        let (key_len, value_len, n) = Entries::binary_whole(base)?;
         let mid = &self.middle;
         let sizes_fit = mid.is_empty() || (mid.key_len(), mid.value_len()) == (key_len, value_len);
         let kept = self.head.checked_add(self.tail)?;
-        let whole = BASE_HEADER + n.checked_mul(key_len + value_len)?;
-        if !sizes_fit || kept > n || base.len() != whole || base.starts_with(MAGIC) {
+        if !sizes_fit || kept > n {
             return None;
         }
         let (removed, added) = (n - kept, mid.len());
-        // The values first: their place moves with the keys' change in length.
-        let values_at = BASE_HEADER + n * key_len;
-        let run = |at: usize, len: usize| at + self.head * len..at + (self.head + removed) * len;
-        base.splice(
-            run(values_at, value_len),
-            mid.values(0, added).iter().copied(),
-        );
-        base.splice(
-            run(BASE_HEADER, key_len),
-            mid.keys(0, added).iter().copied(),
-        );
-        let count = (n - removed + added) as u64;
-        base[12..BASE_HEADER].copy_from_slice(&count.to_le_bytes());
-        Some(base)
+        let (keys, values) = base[BASE_HEADER..].split_at(n * key_len);
+        let spliced = |old: &[u8], len: usize, run: &[u8]| {
+            let (before, after) = (self.head * len, (self.head + removed) * len);
+            let mut out = Vec::with_capacity(old.len() - (after - before) + run.len());
+            out.extend_from_slice(&old[..before]);
+            out.extend_from_slice(run);
+            out.extend_from_slice(&old[after..]);
+            out
+        };
+        Entries::from_parts(
+            key_len,
+            value_len,
+            spliced(keys, key_len, mid.keys(0, added)),
+            spliced(values, value_len, mid.values(0, added)),
+        )
     }
 }
 
@@ -178,7 +178,7 @@ mod tests {
 
     fn applied(d: &Delta, base: &Entries) -> Option<Entries> {
         let (h, k, v) = base.binary_parts();
-        Entries::from_binary(d.applied_to([&h[..], k, v].concat())?)
+        d.entries_over(&[&h[..], k, v].concat())
     }
 
     const BASE: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -215,7 +215,7 @@ mod tests {
         assert!(applied(&sizes, &base).is_none(), "entries of other sizes");
         let (h, k, v) = base.binary_parts();
         let torn = [&h[..], k, &v[1..]].concat();
-        assert!(sizes.applied_to(torn).is_none(), "a torn base");
+        assert!(sizes.entries_over(&torn).is_none(), "a torn base");
         let whole = record(BASE, 1, 1, &entries([5]));
         assert!(parse(&whole[..whole.len() - 1]).unwrap().is_err());
         assert!(parse(&whole[..10]).unwrap().is_err());

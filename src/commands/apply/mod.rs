@@ -164,19 +164,26 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         sockc_compiler::beside::keep_to_this_thread();
     }
     let ahead_read = (!alone).then(|| session::read_ahead(args)).flatten();
+    let installed = session::installed(args);
+    // A small file's re-apply reads ahead once a large set file's read starts.
+    let at_large_set = (alone && installed)
+        .then(|| session::read_ahead_at_large_set(args))
+        .flatten();
+    let (on_large_set, ahead_slot) = at_large_set.unzip();
     // Freed pages handed back at once keep a first install's peak (the end of its
     // compile) low. Not on a re-apply, whose peak RSS no goal bounds: there every page
     // handed back is faulted in again by what comes next (the trie builds, the plan,
     // the journal: acl1_100000 with one rule added faulted 42.8k pages, now 32.5k).
     // A dry run reads the installed rules back beside the new ones: it keeps it.
-    if args.dry_run || !session::installed(args) {
+    if args.dry_run || !installed {
         purge_at_once();
     }
     // The source's digest, which the install records, is hashed beside the front end.
-    let (checked, digest) = match check_read_digested(&args.file, src, Lints::Skip) {
+    let (checked, digest) = match check_read_digested(&args.file, src, Lints::Skip, on_large_set) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let ahead_read = ahead_read.or_else(|| ahead_slot.and_then(session::take_ahead));
     let front_end = checked.checked.timings().len();
     stages::ended(timings::front_end_stage(&checked.checked), started);
     let session = match session::begin(args) {

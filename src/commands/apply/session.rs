@@ -5,9 +5,13 @@
 //! Invariant: nothing here changes a hook; a failure gives the exit code and leaves
 //! the installed generation as it was.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use sockc_compiler::{driver::Refit, ir::Module};
+use sockc_compiler::{driver::Refit, ir::Module, sema::LargeSetFileHook};
 use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     install::{self, InstallError},
@@ -77,9 +81,42 @@ pub type Ahead = (ReadAhead, (u64, Refit));
 /// the refit of its generation (`plan::refit_of`: every rule's text, shared with
 /// the manifest); `None` for standard input without `--name` or a name
 /// [`begin`] refuses.
-pub fn read_ahead(args: &ApplyArgs) -> Option<std::thread::JoinHandle<Option<Ahead>>> {
-    let name = ahead_name(args)?;
-    let bpffs = args.target.bpffs.clone();
+pub fn read_ahead(args: &ApplyArgs) -> Option<AheadRead> {
+    read_ahead_of(args.target.bpffs.clone(), ahead_name(args)?)
+}
+
+/// The thread [`read_ahead`] starts.
+pub type AheadRead = std::thread::JoinHandle<Option<Ahead>>;
+
+/// Where [`read_ahead_at_large_set`]'s hook leaves the thread it started.
+pub type AheadSlot = Arc<Mutex<Option<AheadRead>>>;
+
+/// [`read_ahead`] put off until the front end opens a set file of a megabyte or more
+/// (`sema::Options::on_large_set_file`; the first such file starts it, once): for a
+/// small rule file, which reads nothing ahead (a thread costs a 1k re-apply more than
+/// it saves), whose set file's read then lasts long enough to hide the installed
+/// generation's (a million-element set's record is 9 MB). The hook, and the slot
+/// where it leaves the thread; `None` where [`read_ahead`] would read nothing.
+pub fn read_ahead_at_large_set(args: &ApplyArgs) -> Option<(LargeSetFileHook, AheadSlot)> {
+    let (bpffs, name) = (args.target.bpffs.clone(), ahead_name(args)?);
+    let slot = AheadSlot::default();
+    let filled = Arc::clone(&slot);
+    let hook = move || {
+        let mut ahead = filled.lock().unwrap_or_else(PoisonError::into_inner);
+        if ahead.is_none() {
+            *ahead = read_ahead_of(bpffs.clone(), name.clone());
+        }
+    };
+    Some((LargeSetFileHook(Arc::new(hook)), slot))
+}
+
+/// The thread [`read_ahead_at_large_set`]'s hook started, if it was called.
+pub fn take_ahead(slot: AheadSlot) -> Option<AheadRead> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// The thread [`read_ahead`] starts, of install `name` on the bpffs at `bpffs`.
+fn read_ahead_of(bpffs: PathBuf, name: String) -> Option<AheadRead> {
     std::thread::Builder::new()
         .name("read ahead".into())
         .spawn(move || {
@@ -100,10 +137,7 @@ pub fn installed(args: &ApplyArgs) -> bool {
 
 /// Gives the store what [`read_ahead`] read, which it keeps only while the manifest
 /// is still the one read (`Store::adopt`); the refit made from it when it is kept.
-pub fn adopt(
-    session: &Session,
-    ahead: Option<std::thread::JoinHandle<Option<Ahead>>>,
-) -> Option<(u64, Refit)> {
+pub fn adopt(session: &Session, ahead: Option<AheadRead>) -> Option<(u64, Refit)> {
     let (read, fit) = ahead.and_then(|h| h.join().ok()).flatten()?;
     session.store.adopt(&session.name, read).then_some(fit)
 }
