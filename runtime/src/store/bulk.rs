@@ -341,11 +341,11 @@ fn put_prepared(
 }
 
 /// [`put_one`] of program `p`'s record ([`program_record`]), never held whole: when
-/// `json` says [`Json::Buffered`], hashed first and encoded into
-/// its map only when no record of that digest is there ([`put_encoded`]); when
-/// [`Json::Streamed`], encoded once into a new record map and hashed as it goes
-/// ([`sealed_program`]), the map pinned under its digest unless a record of that
-/// digest is there already ([`pin_unless_there`]).
+/// `json` says [`Json::Buffered`], hashed first and encoded into its map only when no
+/// record of that digest is there ([`put_encoded`]); when [`Json::Streamed`], encoded
+/// once into a new record map and hashed as it goes ([`sealed_program`]), the map
+/// pinned under its digest unless a record of that digest is there already
+/// ([`pin_unless_there`]).
 fn put_program(
     dir: &Path,
     at: &OwnedFd,
@@ -370,8 +370,10 @@ fn put_program(
 /// hashed twice (a SHA-256 pass costs more than the pages): [`program_record::encode`]
 /// is a function of the program it borrows alone, so both passes give the same bytes.
 fn put_encoded(dir: &Path, at: &OwnedFd, p: &ProgramSnapshot) -> Result<String, StoreError> {
+    // A sink takes every write: what fails is a field over 4 GiB, said as the
+    // streamed path says it.
     let mut digesting = Digesting::new(std::io::sink());
-    encode_gathered(p, &mut digesting).expect("a sink takes every write");
+    encode_gathered(p, &mut digesting).map_err(io_err(&dir.join(format!("{PREFIX}new"))))?;
     let digest = digesting.hex();
     if needs_writing(dir, at, &digest)? {
         let name = format!("{PREFIX}{digest}");
