@@ -560,12 +560,15 @@ fn a_classbench_trace_costs_little_beside_loading_its_rules() {
         Some(cpu)
     };
     let base = timed(&few, Duration::from_secs(600)).expect("40 packets finish");
-    let limit = base * 15;
+    // The build before issue 16 took about 60 times as long. Alone this one is about
+    // 12x, and the faster the rules load, the higher that ratio: at 15x a run beside
+    // the other tests went over once the compile got 10-13% faster (issue 50).
+    let limit = base * 25;
     // A hang guard only: what is compared is CPU time.
     let took = timed(&many, Duration::from_secs(600)).expect("4,000 packets finish");
     assert!(
         took <= limit,
-        "4,000 packets took {took:?} of CPU, over 15 times what 40 take ({base:?})"
+        "4,000 packets took {took:?} of CPU, over 25 times what 40 take ({base:?})"
     );
     println!("sockc test --packets, CPU time: 40 packets {base:?}, 4,000 packets {took:?}");
     std::fs::remove_dir_all(&dir).unwrap();
