@@ -73,20 +73,13 @@ pub fn find(wanted: &Wanted, accepts: &Accepts) -> Result<Option<Found>, SocketE
         return Ok(None);
     }
 
-    let holders = owner::holders(&inodes).map_err(|source| SocketError::Proc {
-        path: "/proc".into(),
-        source,
-    })?;
+    let holders = owner::holders(&inodes, owner::Walk::UntilEachHeld).map_err(proc_error)?;
     let mut found = Vec::new();
     let mut refusals = Vec::new();
     for s in usable {
         let result = match holders.by_inode.get(&s.inode) {
-            Some(list) => take(wanted, accepts, s, list),
-            None => Err(SocketError::NoOwner {
-                wanted: *wanted,
-                inode: s.inode,
-                unreadable: holders.unreadable,
-            }),
+            Some(listed) => take_held(wanted, accepts, s, listed),
+            None => Err(no_owner(wanted, s, holders.unreadable)),
         };
         match result {
             Ok(f) => found.push(f),
@@ -109,41 +102,154 @@ pub fn find(wanted: &Wanted, accepts: &Accepts) -> Result<Option<Found>, SocketE
     Ok(Some(chosen))
 }
 
-/// Takes socket `s` from the first of its holders that still has it, and checks it.
-/// The copy must be that very socket: its `SO_COOKIE` (unique for the boot, unlike an
-/// inode number) is the one sock_diag reported. A holder that exited or closed the
-/// descriptor since `/proc` was read is skipped; when none is left, the socket has no
-/// owner.
+fn proc_error(source: std::io::Error) -> SocketError {
+    SocketError::Proc {
+        path: "/proc".into(),
+        source,
+    }
+}
+
+fn no_owner(wanted: &Wanted, s: &DiagSocket, unreadable: usize) -> SocketError {
+    SocketError::NoOwner {
+        wanted: *wanted,
+        inode: s.inode,
+        unreadable,
+    }
+}
+
+/// Takes socket `s` from the first of the holders the walk listed that still has it;
+/// when none does, from the first of the others a whole walk of `/proc` lists (the
+/// walk stops at the lowest pid holding it, which may be a child between `fork` and
+/// `exec` that has let go of it since: [`owner::holders`]).
+fn take_held(
+    wanted: &Wanted,
+    accepts: &Accepts,
+    s: &DiagSocket,
+    listed: &[(u32, i32)],
+) -> Result<Found, SocketError> {
+    let rewalk = || {
+        let all =
+            owner::holders(&BTreeSet::from([s.inode]), owner::Walk::Whole).map_err(proc_error)?;
+        let held = all.by_inode.get(&s.inode).cloned().unwrap_or_default();
+        Ok((held, all.unreadable))
+    };
+    match first_taken(listed, rewalk, |pid, fd| take(wanted, accepts, s, pid, fd)) {
+        Ok(found) => Ok(found),
+        Err(Untaken::Error(e)) => Err(e),
+        Err(Untaken::Unheld { unreadable }) => Err(no_owner(wanted, s, unreadable)),
+    }
+}
+
+/// Why [`first_taken`] took nothing.
+#[derive(Debug)]
+enum Untaken {
+    Error(SocketError),
+    /// No holder had the socket; this many processes could not be read.
+    Unheld {
+        unreadable: usize,
+    },
+}
+
+/// What `take_one` gives for the first holder of `listed` that still has the socket
+/// (`None`: it does not), else for the first of those `rewalk` lists that `listed`
+/// does not; an error `take_one` gives ends the search.
+fn first_taken<T>(
+    listed: &[(u32, i32)],
+    rewalk: impl FnOnce() -> Result<(Vec<(u32, i32)>, usize), SocketError>,
+    mut take_one: impl FnMut(u32, i32) -> Option<Result<T, SocketError>>,
+) -> Result<T, Untaken> {
+    for &(pid, fd) in listed {
+        if let Some(r) = take_one(pid, fd) {
+            return r.map_err(Untaken::Error);
+        }
+    }
+    let (all, unreadable) = rewalk().map_err(Untaken::Error)?;
+    for (pid, fd) in all.into_iter().filter(|h| !listed.contains(h)) {
+        if let Some(r) = take_one(pid, fd) {
+            return r.map_err(Untaken::Error);
+        }
+    }
+    Err(Untaken::Unheld { unreadable })
+}
+
+/// Socket `s` taken from descriptor `fd` of process `pid`, and checked; `None` when
+/// that holder exited or closed the descriptor since `/proc` was read, or it is now
+/// another socket. The copy must be that very socket: its `SO_COOKIE` (unique for the
+/// boot, unlike an inode number) is the one sock_diag reported.
 fn take(
     wanted: &Wanted,
     accepts: &Accepts,
     s: &DiagSocket,
-    holders: &[(u32, i32)],
-) -> Result<Found, SocketError> {
-    for &(pid, fd) in holders {
-        let process = match Process::open(pid) {
-            Ok(p) => p,
-            Err(SocketError::NoProcess { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        let copy = match process.take(fd) {
-            Ok(c) => c,
-            Err(SocketError::NoFd { .. } | SocketError::NoProcess { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        if !matches!(cookie(copy.as_fd()), Ok(c) if c == s.cookie) {
-            continue;
-        }
-        let owner = Owner {
-            pid,
-            fd,
-            comm: process.comm,
-        };
-        return accept(copy, wanted, accepts, Some(owner));
+    pid: u32,
+    fd: i32,
+) -> Option<Result<Found, SocketError>> {
+    let process = match Process::open(pid) {
+        Ok(p) => p,
+        Err(SocketError::NoProcess { .. }) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    let copy = match process.take(fd) {
+        Ok(c) => c,
+        Err(SocketError::NoFd { .. } | SocketError::NoProcess { .. }) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    if !matches!(cookie(copy.as_fd()), Ok(c) if c == s.cookie) {
+        return None;
     }
-    Err(SocketError::NoOwner {
-        wanted: *wanted,
-        inode: s.inode,
-        unreadable: 0,
-    })
+    let owner = Owner {
+        pid,
+        fd,
+        comm: process.comm,
+    };
+    Some(accept(copy, wanted, accepts, Some(owner)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal() -> Result<u32, SocketError> {
+        Err(SocketError::NoProcess {
+            pid: 1,
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        })
+    }
+
+    #[test]
+    fn a_holder_gone_since_the_walk_leaves_the_socket_to_one_the_whole_walk_finds() {
+        let mut tried = Vec::new();
+        let got = first_taken(
+            &[(10, 3)],
+            || Ok((vec![(10, 3), (200, 7)], 0)),
+            |pid, fd| {
+                tried.push((pid, fd));
+                (pid == 200).then_some(Ok(pid))
+            },
+        );
+        assert_eq!(got.unwrap(), 200);
+        assert_eq!(tried, [(10, 3), (200, 7)], "each holder tried once");
+    }
+
+    #[test]
+    fn the_whole_walk_is_skipped_when_a_listed_holder_has_it_and_its_count_kept_when_none_does() {
+        let got = first_taken(&[(10, 3)], || panic!("walked again"), |p, _| Some(Ok(p)));
+        assert_eq!(got.unwrap(), 10);
+        let none = first_taken::<u32>(&[(10, 3)], || Ok((vec![(10, 3)], 2)), |_, _| None);
+        assert!(
+            matches!(none, Err(Untaken::Unheld { unreadable: 2 })),
+            "{none:?}"
+        );
+        let refused = first_taken(
+            &[(10, 3), (11, 3)],
+            || panic!("walked again"),
+            |_, _| Some(refusal()),
+        );
+        assert!(
+            matches!(
+                refused,
+                Err(Untaken::Error(SocketError::NoProcess { pid: 1, .. }))
+            ),
+            "{refused:?}"
+        );
+    }
 }

@@ -160,9 +160,21 @@ pub struct Holders {
     pub unreadable: usize,
 }
 
-/// Who holds the sockets `inodes`. Stops once every inode has a holder, so only the
-/// lowest pid holding each is sure to be listed.
-pub fn holders(inodes: &BTreeSet<u64>) -> io::Result<Holders> {
+/// How far [`holders`] walks `/proc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Walk {
+    /// Until every inode has a holder: only the lowest pid holding each is sure to be
+    /// listed.
+    UntilEachHeld,
+    /// Every process: each holder of each inode is listed.
+    Whole,
+}
+
+/// Who holds the sockets `inodes`, walking `/proc` by increasing pid as far as `walk`
+/// says. The lowest pid is not always the owner: a child between `fork` and `exec`
+/// holds its parent's descriptors, and pids wrap (at 32,768 on many hosts), so it may
+/// sort first and be gone when its descriptor is taken.
+pub fn holders(inodes: &BTreeSet<u64>, walk: Walk) -> io::Result<Holders> {
     let mut pids: Vec<u32> = fs::read_dir("/proc")?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
@@ -170,7 +182,7 @@ pub fn holders(inodes: &BTreeSet<u64>) -> io::Result<Holders> {
     let mut found: BTreeMap<u64, Vec<(u32, i32)>> = BTreeMap::new();
     let mut unreadable = 0;
     for pid in pids {
-        if found.len() == inodes.len() {
+        if walk == Walk::UntilEachHeld && found.len() == inodes.len() {
             break;
         }
         let entries = match fs::read_dir(format!("/proc/{pid}/fd")) {

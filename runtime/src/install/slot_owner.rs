@@ -92,7 +92,7 @@ pub(super) fn slot_owner(
     let entry = origin::entry(proto, port, cookie)
         .map_err(|e| format!("sock_diag: {e}"))?
         .ok_or_else(|| format!("the kernel lists no socket with cookie {cookie} on port {port}"))?;
-    let holder = owner::holders(&BTreeSet::from([entry.inode]))
+    let holder = owner::holders(&BTreeSet::from([entry.inode]), owner::Walk::UntilEachHeld)
         .ok()
         .and_then(|h| h.by_inode.get(&entry.inode)?.first().copied());
     let path = holder.map(|(pid, fd)| format!("/proc/{pid}/fd/{fd}"));
