@@ -19,7 +19,10 @@ use std::collections::BTreeMap;
 use aya_obj::generated::{bpf_map_type, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC};
 use serde::{Deserialize, Serialize};
 
-use super::{classify, counters};
+use super::{
+    classify, counters,
+    set_entries::{v4_entries, v6_entries},
+};
 use crate::{
     hooks,
     ir::{sockmap::MapRole, Action, AddrMatch, Module, SetId, Step},
@@ -913,19 +916,9 @@ fn add_log_maps(out: &mut MapLayout, module: &Module, slot_maps: u32) {
 /// trie; the key layout is the same).
 fn add_address_set(out: &mut MapLayout, module: &Module, set: SetId) {
     let s = &module.sets[set];
-    let families = [
-        (
-            Family::V4,
-            s.v4.iter().all(|n| n.prefix_len() == 32),
-            lpm_entries(s.v4.iter().map(|n| (n.prefix_len(), n.network().octets()))),
-        ),
-        (
-            Family::V6,
-            s.v6.iter().all(|n| n.prefix_len() == 128),
-            lpm_entries(s.v6.iter().map(|n| (n.prefix_len(), n.network().octets()))),
-        ),
-    ];
-    for (family, whole_addresses, entries) in families {
+    let (v4, v6) = (v4_entries(&s.v4), v6_entries(&s.v6));
+    let families = [(Family::V4, v4), (Family::V6, v6)];
+    for (family, (entries, whole_addresses)) in families {
         if entries.is_empty() {
             continue;
         }
@@ -956,18 +949,6 @@ pub(crate) fn set_map_type(whole_addresses: bool) -> u32 {
     } else {
         bpf_map_type::BPF_MAP_TYPE_LPM_TRIE as u32
     }
-}
-
-/// A set map's entries: keys `{u32 prefixlen (little endian); address}`, every
-/// value 1, packed straight into the buffers (a set may hold a million).
-fn lpm_entries<const N: usize>(prefixes: impl ExactSizeIterator<Item = (u8, [u8; N])>) -> Entries {
-    let n = prefixes.len();
-    let mut keys = Vec::with_capacity(n * (4 + N));
-    for (plen, addr) in prefixes {
-        keys.extend_from_slice(&u32::from(plen).to_le_bytes());
-        keys.extend_from_slice(&addr);
-    }
-    Entries::from_parts(4 + N, 1, keys, vec![1; n]).expect("whole keys and values")
 }
 
 /// The key of an address set's map (trie or hash): `{u32 prefixlen; u8 addr[4 or

@@ -43,6 +43,7 @@ pub(crate) mod owner;
 pub(crate) mod packet;
 pub mod refcheck;
 pub(crate) mod route;
+mod set_entries;
 pub(crate) mod socket;
 #[cfg(test)]
 pub(crate) mod test_support;

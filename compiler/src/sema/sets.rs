@@ -1428,8 +1428,17 @@ mod tests {
             x as u32
         };
         // The bits that differ between addresses: anywhere, a /8, a /24, a /31, one
-        // bit, a few bits far apart, and none.
-        for mask in [!0u32, 0xff_ffff, 0xff, 1, 0x100, 0x8000_0f01, 0] {
+        // bit, a few bits far apart, two bytes with one between them alike, and none.
+        for mask in [
+            !0u32,
+            0xff_ffff,
+            0xff,
+            1,
+            0x100,
+            0x8000_0f01,
+            0x00ff_00ff,
+            0,
+        ] {
             for n in [0usize, 1, 2, 3, 1000, 70_000] {
                 let base = next();
                 let mut addrs: Vec<u32> = (0..n).map(|_| base & !mask | next() & mask).collect();
