@@ -870,6 +870,25 @@ mod tests {
         ));
     }
 
+    /// The metadata a loaded object is given is the whole one with every program's
+    /// rules left out: sockets, registrars and their places to patch kept.
+    #[test]
+    fn metadata_without_rules_is_the_metadata_but_its_rules() {
+        let src = include_str!("../../rules/sk_lookup/register.sk");
+        let (compiled, diags) = compile(src, &Options::default());
+        let whole = compiled.unwrap_or_else(|| panic!("{diags:?}")).metadata;
+        let shown = whole.without_rules();
+        let mut expected = whole.clone();
+        for p in &mut expected.programs {
+            p.rules.clear();
+        }
+        assert_eq!(shown, expected);
+        assert!(whole.programs.iter().all(|p| !p.rules.is_empty()));
+        assert!(whole.programs.iter().any(|p| !p.netns_cookie.is_empty()));
+        assert!(whole.programs.iter().any(|p| !p.socket_slots.is_empty()));
+        assert!(!whole.sockets.is_empty());
+    }
+
     /// The loadable object is the object with an empty metadata section: the same
     /// programs, maps and tables.
     #[test]

@@ -56,6 +56,38 @@ pub struct Metadata {
     pub cgroups: Vec<String>,
 }
 
+impl Metadata {
+    /// A copy without the programs' rules, for a loaded object: the loader reads each
+    /// program's hook, attach point and places to patch, the maps' contents and the
+    /// counters, never the rules (acl1_100000's are 100,000 entries to copy, and to
+    /// free after the install). Every other field is copied: the destructuring names
+    /// them all, so a field added to either struct is a compile error here.
+    pub fn without_rules(&self) -> Metadata {
+        let Metadata {
+            format,
+            programs,
+            map_contents,
+            counters,
+            tables,
+            durable_maps,
+            answers,
+            sockets,
+            cgroups,
+        } = self;
+        Metadata {
+            format: *format,
+            programs: programs.iter().map(ProgramMeta::without_rules).collect(),
+            map_contents: map_contents.clone(),
+            counters: *counters,
+            tables: tables.clone(),
+            durable_maps: durable_maps.clone(),
+            answers: *answers,
+            sockets: sockets.clone(),
+            cgroups: cgroups.clone(),
+        }
+    }
+}
+
 /// A declared socket: what registration looks for, and its key in the socket map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocketMeta {
@@ -182,6 +214,30 @@ pub struct RuleMeta {
 }
 
 impl ProgramMeta {
+    /// This entry with no rules ([`Metadata::without_rules`]).
+    fn without_rules(&self) -> ProgramMeta {
+        let ProgramMeta {
+            symbol,
+            hook,
+            attach_to,
+            rules: _,
+            attach_map,
+            socket_slots,
+            netns_cookie,
+            kernel_refs,
+        } = self;
+        ProgramMeta {
+            symbol: symbol.clone(),
+            hook: *hook,
+            attach_to: attach_to.clone(),
+            rules: Vec::new(),
+            attach_map: attach_map.clone(),
+            socket_slots: socket_slots.clone(),
+            netns_cookie: netns_cookie.clone(),
+            kernel_refs: kernel_refs.clone(),
+        }
+    }
+
     /// A program's entry: its rules in order, the default last.
     pub fn of(module: &ir::Module, p: &Program) -> ProgramMeta {
         // Room for the default's entry too: the list is not grown (copied) for it.

@@ -87,7 +87,8 @@ fn load_generation(
     req: &ApplyRequest<'_>,
     slots: &BTreeMap<String, u32>,
 ) -> Result<LoadedObject, InstallError> {
-    // The metadata goes to the loader as it is: the object need not carry it.
+    // The metadata goes to the loader as it is (the object need not carry it), but for
+    // the rules, which the loaded object never reads.
     let elf = req
         .compiled
         .to_loadable_elf()
@@ -116,7 +117,7 @@ fn load_generation(
     let declared = &req.compiled.metadata.sockets;
     Ok(LoadedObject::load_described(
         &elf,
-        req.compiled.metadata.clone(),
+        req.compiled.metadata.without_rules(),
         &LoadOptions {
             socket_map: Some(&socket_map),
             socket_slots: Some(&slot_registry::slots_in_order(slots, declared)),

@@ -586,7 +586,7 @@ fn verify_unattached(req: &ApplyRequest<'_>) -> Result<Vec<LoadedProgram>, Insta
         .compiled
         .to_loadable_elf()
         .map_err(InstallError::Object)?;
-    let meta = req.compiled.metadata.clone();
+    let meta = req.compiled.metadata.without_rules();
     let opts = LoadOptions {
         tables: Some(&req.compiled.tables),
         // A dry run says what the apply would: a missing cgroup fails it.
