@@ -185,7 +185,7 @@ impl Entries {
     /// The key length, value length and entry count a binary form's header gives
     /// (its magic unchecked); `None` when `record` is shorter than a header or the
     /// count does not fit in memory.
-    pub fn binary_sizes(record: &[u8]) -> Option<(usize, usize, usize)> {
+    fn binary_sizes(record: &[u8]) -> Option<(usize, usize, usize)> {
         let head = record.get(..BINARY_HEADER)?;
         let word = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4 bytes"));
         let n = u64::from_le_bytes(head[12..].try_into().expect("8 bytes"));
@@ -194,21 +194,9 @@ impl Entries {
 
     /// Entries from their binary form; `None` unless it is exactly one header and
     /// the whole number of keys and values it announces (a torn or foreign record).
-    /// The keys keep the record's own buffer (the header moved out of it, the values
-    /// copied out): a million keys are not copied into fresh memory.
-    pub fn from_binary(mut bytes: Vec<u8>) -> Option<Entries> {
-        let (key_len, value_len, n) = Self::binary_whole(&bytes)?;
-        let keys_end = BINARY_HEADER + n * key_len;
-        let values = bytes[keys_end..].to_vec();
-        bytes.truncate(keys_end);
-        bytes.drain(..BINARY_HEADER);
-        Entries::from_parts(key_len, value_len, bytes, values)
-    }
-
-    /// [`Entries::from_binary`] of bytes it may not keep (a record's mapped pages):
-    /// the keys and the values copied out once each, where a vector of the record
-    /// would be one more copy of it all and the keys then moved down over its header.
-    pub fn from_binary_slice(bytes: &[u8]) -> Option<Entries> {
+    /// `bytes` may be a record's mapped pages: the keys and the values are copied out
+    /// once each, with no copy of the whole record first.
+    pub fn from_binary(bytes: &[u8]) -> Option<Entries> {
         let (key_len, value_len, n) = Self::binary_whole(bytes)?;
         let (keys, values) = bytes[BINARY_HEADER..].split_at(n * key_len);
         Entries::from_parts(key_len, value_len, keys.to_vec(), values.to_vec())
@@ -381,37 +369,26 @@ mod tests {
         assert!(serde_json::from_str::<Entries>(r#"[["zz","01"]]"#).is_err());
     }
 
-    /// Both readers of the binary form (of a vector it keeps, of bytes it copies out).
-    fn from_binary_both(bytes: &[u8]) -> Option<Entries> {
-        let kept = Entries::from_binary(bytes.to_vec());
-        assert_eq!(
-            Entries::from_binary_slice(bytes),
-            kept,
-            "the two readers agree"
-        );
-        kept
-    }
-
     #[test]
     fn binary_form_round_trips_and_refuses_torn_records() {
         let e = sample();
         let (head, keys, values) = e.binary_parts();
         let bytes = [&head[..], keys, values].concat();
         assert_eq!(bytes.len(), BINARY_HEADER + 2 * 9);
-        assert_eq!(from_binary_both(&bytes), Some(e.clone()));
+        assert_eq!(Entries::from_binary(&bytes), Some(e.clone()));
         let short = &bytes[..bytes.len() - 1];
-        assert_eq!(from_binary_both(short), None, "one byte short");
-        assert_eq!(from_binary_both(&[&bytes[..], &[0]].concat()), None);
-        assert_eq!(from_binary_both(&bytes[..BINARY_HEADER - 1]), None);
+        assert_eq!(Entries::from_binary(short), None, "one byte short");
+        assert_eq!(Entries::from_binary(&[&bytes[..], &[0]].concat()), None);
+        assert_eq!(Entries::from_binary(&bytes[..BINARY_HEADER - 1]), None);
         let mut foreign = bytes.clone();
         foreign[0] = b'X';
-        assert_eq!(from_binary_both(&foreign), None, "not our magic");
+        assert_eq!(Entries::from_binary(&foreign), None, "not our magic");
         let mut huge = bytes;
         huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(from_binary_both(&huge), None, "a count that overflows");
+        assert_eq!(Entries::from_binary(&huge), None, "a count that overflows");
         let empty = Entries::default();
         let (h, k, v) = empty.binary_parts();
-        assert_eq!(from_binary_both(&[&h[..], k, v].concat()), Some(empty));
+        assert_eq!(Entries::from_binary(&[&h[..], k, v].concat()), Some(empty));
     }
 
     #[test]

@@ -673,9 +673,7 @@ fn get_entries(dir: &Path, at: &OwnedFd, digest: &str) -> Result<Entries, StoreE
     let bytes = get_in_place(dir, at, digest)?;
     let bad = |problem: &str| bad_record(dir, digest, problem);
     match set_delta::parse(&bytes) {
-        None => {
-            Entries::from_binary_slice(&bytes).ok_or_else(|| bad("is not a record of map entries"))
-        }
+        None => Entries::from_binary(&bytes).ok_or_else(|| bad("is not a record of map entries")),
         Some(Err(why)) => Err(bad(why)),
         Some(Ok(delta)) => {
             let base = get_in_place(dir, at, &delta.base)?;

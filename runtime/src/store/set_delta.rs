@@ -87,7 +87,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Result<Delta, &'static str>> {
     let (Some(head_n), Some(tail_n)) = (run(word(4 + DIGEST)), run(word(12 + DIGEST))) else {
         return Some(Err("is a set delta record with a run past memory"));
     };
-    let Some(middle) = Entries::from_binary_slice(rest) else {
+    let Some(middle) = Entries::from_binary(rest) else {
         return Some(Err("is a set delta record whose entries are not whole"));
     };
     Some(Ok(Delta {
