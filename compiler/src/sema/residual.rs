@@ -1,6 +1,6 @@
 //! The `residual` declaration: the netfilter ruleset an import left beside the file's
 //! netfilter blocks. Its file is found as a set file is (relative to the rule file,
-//! in its directory tree or a `--set-dir` tree, opened beneath it: `sets.rs`), read
+//! in its directory tree or a `--set-dir` tree, opened beneath it: `sets/file.rs`), read
 //! within the rule-file size limit, and carried whole in the IR and the object's
 //! metadata, so that `sockc apply` installs the text `check` saw. What the text means
 //! (that nft or iptables would load it, and that it is sockc's) is the CLI's to check,

@@ -3,7 +3,7 @@
 //! ([`file_lines`]), a large file of plain addresses read as two halves of its text
 //! ([`plain_file_addrs`]) or in pieces from the file itself, never held whole
 //! ([`streamed_plain_addrs`]), and addresses sorted by radix ([`sort_addrs`]).
-//! `sets.rs` decides what a set holds and reports; this reads.
+//! `sets/` decides what a set holds and reports; this reads.
 //!
 //! Invariant: every reader here gives what reading the whole text line by line gives
 //! (the same addresses, or `None` for a file it leaves to that read); the read in
@@ -55,12 +55,12 @@ pub(super) const TWO_THREADS_FROM: usize = 1 << 20;
 
 /// The addresses of a set file whose every line is a plain IPv4 address, as the two
 /// halves of the file give them, each sorted (to be merged:
-/// `Checker::uncovered_plain_v4` in `sets.rs`); `None` when a line is anything else
+/// `Checker::uncovered_plain_v4` in `sets/mod.rs`); `None` when a line is anything else
 /// (a comment, a blank, a prefix, an error), which the caller then reads line by line,
 /// reporting what it must. The halves, split at a line end, are read and sorted on two threads
 /// (here alone when the system will not start one). An address is 4 bytes, without
 /// its line: the lines matter only for a repeated address, and are then read again
-/// (`sets.rs`, `repeated_lines`).
+/// (`sets/mod.rs`, `repeated_lines`).
 pub(super) fn plain_file_addrs(text: &str) -> Option<(Vec<u32>, Vec<u32>)> {
     let bytes = text.as_bytes();
     let mid = bytes.len() / 2;
