@@ -499,9 +499,7 @@ struct ReadBeside {
 /// microseconds of system calls at 1,000 rules, which the plan's CPU work hides):
 /// recovery's garbage collection when `collect` ([`collect_kept_by`]), and the
 /// states of `old`'s hooks. Neither changes what the plan reads; nothing is changed
-/// before both are back (the collection removes only what no record names). With
-/// nothing installed, the text the new manifest records instead
-/// ([`first_plan_beside`]).
+/// before both are back (the collection removes only what no record names).
 fn plan_beside(
     store: &Store,
     req: &ApplyRequest<'_>,
