@@ -40,9 +40,6 @@ pub(super) struct NewGeneration<'a> {
     pub(super) snapshot: Snapshot,
     pub(super) here: netns::Identity,
     pub(super) ready: Option<&'a ReadyHooks>,
-    /// The text the manifest records, when it was copied ahead ([`recorded_source`]
-    /// with `MANIFEST_FORMAT`); `None`: copied here.
-    pub(super) source_text: Option<String>,
 }
 
 /// A new generation: load, pin, attach what is new, swap what is kept, detach what
@@ -58,15 +55,9 @@ pub(super) fn install_generation(
         snapshot,
         here,
         ready,
-        source_text,
     } = new;
-    let (mut target, mut obj, recorded) = load_target(
-        store,
-        req,
-        old.as_ref(),
-        (snapshot, here, source_text),
-        report,
-    )?;
+    let (mut target, mut obj, recorded) =
+        load_target(store, req, old.as_ref(), (snapshot, here), report)?;
     let generation = target.generation;
     let absent = reconcile::qdiscs_absent(&target);
     let phase = Phase::Building;
@@ -123,7 +114,7 @@ fn load_target(
     store: &Store,
     req: &ApplyRequest<'_>,
     old: Option<&Manifest>,
-    (snapshot, here, source_text): (Snapshot, netns::Identity, Option<String>),
+    (snapshot, here): (Snapshot, netns::Identity),
     report: &mut ApplyReport,
 ) -> Result<(Manifest, LoadedObject, BulkRefs), InstallError> {
     let no_slots = BTreeMap::new();
@@ -134,7 +125,7 @@ fn load_target(
         &req.compiled.metadata.sockets,
     );
     let generation = old.map_or(1, |m| m.generation + 1);
-    let mut target = new_target(req, generation, (snapshot, source_text), here, socket_slots);
+    let mut target = new_target(req, generation, snapshot, here, socket_slots);
     target.instance = req.instance_after(old);
     // The plan's listings and the object's build are done with.
     (req.release_freed_memory)();
@@ -182,12 +173,11 @@ pub(super) fn forget_failed_first_install(store: &Store, name: &str) {
 }
 
 /// The manifest of generation `generation` of `req`'s file, its programs still to be
-/// filled in from the loaded object; its text `source_text` when that was copied
-/// ahead ([`NewGeneration::source_text`]).
+/// filled in from the loaded object.
 fn new_target(
     req: &ApplyRequest<'_>,
     generation: u64,
-    (snapshot, source_text): (Snapshot, Option<String>),
+    snapshot: Snapshot,
     here: netns::Identity,
     socket_slots: BTreeMap<String, u32>,
 ) -> Manifest {
@@ -205,7 +195,7 @@ fn new_target(
         programs: Vec::new(),
         snapshot,
         socket_slots,
-        source_text: Some(source_text.unwrap_or_else(|| recorded_source(req, MANIFEST_FORMAT))),
+        source_text: Some(recorded_source(req, MANIFEST_FORMAT)),
         label: req.label.map(str::to_string),
         instance: String::new(),
         residual: req.residual.clone(),

@@ -294,7 +294,6 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     checks::check_targets_exist(&report.plan, req.netns)?;
     checks::check_cgroups_distinct(&report.plan)?;
     report.drift = checks::kept_drift(beside.drifting, &report.plan);
-    let beside_text = beside.source_text;
     // A residual that changed needs the whole sequence of a new generation (its
     // `full` mode while the programs are loaded again), even when the programs did not.
     let residual_changed = old.as_ref().map(|m| m.residual.as_ref().map(|r| &r.text))
@@ -376,8 +375,6 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         snapshot: new_snapshot,
         here,
         ready,
-        // Copied from the file planned: of no use for another.
-        source_text: beside_text.filter(|_| std::ptr::eq(compiled, req.compiled)),
     };
     let result = generation::install_generation(store, req, old, new, &mut report);
     if result.is_err() && first {
@@ -489,9 +486,6 @@ struct ReadBeside {
     /// The hooks of the installed generation that do not run what its manifest says
     /// (`reconcile::drifting`).
     drifting: Vec<(String, LinkState)>,
-    /// A first install's manifest's text ([`recorded_source`] with
-    /// `MANIFEST_FORMAT`), copied beside its plan ([`first_plan_beside`]).
-    source_text: Option<String>,
 }
 
 /// The plan of `req` over the installed generation `old` ([`plan_request`]), and on
@@ -511,7 +505,11 @@ fn plan_beside(
         plan_request(old, req)
     };
     let Some(m) = old else {
-        return first_plan_beside(req, plan);
+        let nothing = ReadBeside {
+            collected: None,
+            drifting: Vec::new(),
+        };
+        return (plan(), nothing);
     };
     let read = || {
         let _t = stages::stage(if sockc_compiler::beside::alone() {
@@ -522,29 +520,9 @@ fn plan_beside(
         ReadBeside {
             collected: collect.then(|| collect_kept_by(store, req.name, m)),
             drifting: super::reconcile::drifting(store, m),
-            source_text: None,
         }
     };
     let (read, planned) = crate::fault::beside_unless_counted(read, plan);
-    (planned, read)
-}
-
-/// [`plan_beside`] of a first install (nothing to collect, no hooks to read): the text
-/// its manifest records is copied on another thread meanwhile, where the plan, which
-/// runs alone on this one until its rule diff, leaves a core idle (the copy is the
-/// whole file, 6 MB at 100,000 rules: its pages faulted in took ~4 ms of the calling
-/// thread between the plan and the load). A dry run records nothing.
-fn first_plan_beside(
-    req: &ApplyRequest<'_>,
-    plan: impl FnOnce() -> Planned,
-) -> (Planned, ReadBeside) {
-    let copy = || (!req.dry_run).then(|| recorded_source(req, crate::store::MANIFEST_FORMAT));
-    let (source_text, planned) = crate::fault::beside_unless_counted(copy, plan);
-    let read = ReadBeside {
-        collected: None,
-        drifting: Vec::new(),
-        source_text,
-    };
     (planned, read)
 }
 
