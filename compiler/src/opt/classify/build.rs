@@ -238,11 +238,11 @@ const ON_WORKER_MAX: usize = 4096;
 /// halves of about the same number of entries, the second half on a thread beside by
 /// a builder of its own whose nodes and leaves are then taken in ([`Builder::absorb`]):
 /// the same trie, the same ids (the nodes and leaves new in the second half kept
-/// out of the builder's maps, in the third item). `None` on a thread that keeps its work beside to
-/// itself ([`crate::beside::keep_to_this_thread`]), when the list is short, or for
-/// anything but a clean build of [`Mode::First`] within the budget both halves' work
-/// together: the caller then builds the trie whole, so errors and the budget are the
-/// serial build's.
+/// out of the builder's maps, in the third item). `None` on a thread that keeps its
+/// work beside to itself ([`crate::beside::keep_to_this_thread`]), when the list is
+/// short, or for anything but a clean build of [`Mode::First`] within the budget both
+/// halves' work together: the caller then builds the trie whole, so errors and the
+/// budget are the serial build's.
 fn in_halves<'a>(
     entries: &'a [Entry],
     mode: Mode,

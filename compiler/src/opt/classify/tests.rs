@@ -235,8 +235,9 @@ fn entries_made_in_halves_deal_as_the_whole_list() {
          drop ip6 from 2001:db8:bbbb:2::/64 to *\n\
          default drop\n}\n"
         .to_string();
-    // The set's IPv6 prefix makes no entry (its rule's other address is IPv4): the
-    // span from the rules must not count it (it would part the other rules at bit 0).
+    // The set's IPv6 prefix makes no entry (its rule's other address is IPv4, so the
+    // rule is IPv4's): the span from the rules must not count it (it would part the
+    // other rules at bit 0).
     let other = "set t = { 192.0.2.0/24, fd00::/8 }\n\
          xdp on eth0 {\n\
          drop from @t to 10.0.0.0/8\n\
