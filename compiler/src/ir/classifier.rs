@@ -167,13 +167,26 @@ impl Entries {
             bounds: Vec::with_capacity(2 * dims * entries.len()),
             tests: Vec::with_capacity(entries.len()),
         };
-        for e in entries {
-            out.rules.push(e.rule);
-            out.bounds.extend_from_slice(&e.lo[..dims]);
-            out.bounds.extend_from_slice(&e.hi[..dims]);
-            out.tests.push((e.tcp_flags, e.needs_l4));
+        // The families' widths as constants, so that each copy of bounds has a length
+        // the compiler knows: at one known only when run, each was a `memcpy` call,
+        // two per entry (146k calls, 1.5 M instructions of acl1_100000's largest trie).
+        match dims {
+            5 => out.push_all(entries, 5),
+            11 => out.push_all(entries, 11),
+            _ => out.push_all(entries, dims),
         }
         out
+    }
+
+    /// Appends `entries`, of `dims` dimensions.
+    #[inline(always)]
+    fn push_all(&mut self, entries: &[Entry], dims: usize) {
+        for e in entries {
+            self.rules.push(e.rule);
+            self.bounds.extend_from_slice(&e.lo[..dims]);
+            self.bounds.extend_from_slice(&e.hi[..dims]);
+            self.tests.push((e.tcp_flags, e.needs_l4));
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -174,19 +174,20 @@ pub(super) fn build_trie_halving(
     let all: Vec<u32> = (0..entries.len() as u32).collect();
     let halves = in_halves(entries, mode, &dims, budget, halves_min, &region, &all);
     let in_halves = halves.is_some();
-    let (b, root) = match halves {
+    let (b, root, later) = match halves {
         Some(built) => built,
         None => {
             let mut b = Builder::new(entries, mode, &dims, budget);
             let root = b.build(&region, &all)?;
-            (b, root)
+            (b, root, Later::default())
         }
     };
     let depth = match root {
         Child::Node(n) => b.node_depth[n as usize].into(),
         _ => 0,
     };
-    let (nodes, leaves) = (by_id(b.node_ids), leaves_by_id(b.leaf_ids));
+    let nodes = by_id(b.node_ids, later.nodes);
+    let leaves = leaves_by_id(b.leaf_ids, &later.leaves);
     let max_leaf = leaves.iter().map(<[u32]>::len).max().unwrap_or(0);
     let trie = Trie {
         family,
@@ -236,11 +237,12 @@ const ON_WORKER_MAX: usize = 4096;
 /// The root of a large trie built as [`Builder::build`] builds it, its children in two
 /// halves of about the same number of entries, the second half on a thread beside by
 /// a builder of its own whose nodes and leaves are then taken in ([`Builder::absorb`]):
-/// the same trie, the same ids. `None` on a thread that keeps its work beside to
-/// itself ([`crate::beside::keep_to_this_thread`]), when the list is short, or for
-/// anything but a clean build of [`Mode::First`] within the budget both halves' work
-/// together: the caller then builds the trie whole, so errors and the budget are the
-/// serial build's.
+/// the same trie, the same ids (the nodes and leaves new in the second half kept
+/// out of the builder's maps, in the third item). `None` on a thread that keeps its
+/// work beside to itself ([`crate::beside::keep_to_this_thread`]), when the list is
+/// short, or for anything but a clean build of [`Mode::First`] within the budget both
+/// halves' work together: the caller then builds the trie whole, so errors and the
+/// budget are the serial build's.
 fn in_halves<'a>(
     entries: &'a [Entry],
     mode: Mode,
@@ -249,7 +251,7 @@ fn in_halves<'a>(
     halves_min: usize,
     region: &Region,
     all: &[u32],
-) -> Option<(Builder<'a>, Child)> {
+) -> Option<(Builder<'a>, Child, Later)> {
     // A thread that keeps its work beside to itself would build the halves one after
     // the other: two builders, two memos, the second's nodes taken in after, for the
     // trie one builder makes (the taking in alone, `absorb`, was 0.3 M of acl1_1000's
@@ -296,9 +298,20 @@ fn in_halves<'a>(
     if a.work.saturating_add(made.work) > budget {
         return None;
     }
-    let right = a.absorb(made, right);
+    let (right, later) = a.absorb(made, right);
     let root = a.node_of(axis, groups, left.into_iter().chain(right));
-    Some((a, root))
+    Some((a, root, later))
+}
+
+/// The nodes and leaves [`Builder::absorb`] took in that the builder did not have,
+/// each in the order of its ids: kept out of the builder's maps, as nothing looks
+/// them up (the second half's are distinct, and no node made after, the root,
+/// equals one of them: each reads another byte), so they are neither hashed nor
+/// put in a table. Their ids are those the maps lack, in order.
+#[derive(Default)]
+struct Later {
+    leaves: Vec<LeafKey>,
+    nodes: Vec<Node>,
 }
 
 /// What a builder made, in id order, without its memo: made on the builder's thread,
@@ -311,19 +324,22 @@ struct Made {
     work: usize,
 }
 
-/// The keys of `ids` (ids `0..ids.len()`, each once) in id order: the map holds each
+/// The keys of `ids` and `later` in id order, the ids `0..` both hold together
+/// (each once): `later`'s are the ids the map lacks, in order. The map holds each
 /// node and leaf once, instead of a copy of it in a list beside. Each key is put in
 /// its id's place: sorting the pairs by id was 17 M instructions of acl1_100000's
 /// calling thread (its 80k leaves), placing them is one pass.
-fn by_id<T>(ids: FastMap<T, u32>) -> Vec<T> {
-    let mut slots: Vec<Option<T>> = Vec::with_capacity(ids.len());
-    slots.resize_with(ids.len(), || None);
+fn by_id<T>(ids: FastMap<T, u32>, later: Vec<T>) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = Vec::with_capacity(ids.len() + later.len());
+    slots.resize_with(ids.len() + later.len(), || None);
     for (t, id) in ids {
         slots[id as usize] = Some(t);
     }
+    let mut later = later.into_iter();
     slots
         .into_iter()
-        .map(|t| t.expect("every id below the map's length, once"))
+        .map(|t| t.or_else(|| later.next()))
+        .map(|t| t.expect("every id below the keys' count, once"))
         .collect()
 }
 
@@ -355,12 +371,13 @@ fn leaf_list(key: &LeafKey) -> &[u32] {
     &key[..len]
 }
 
-/// The leaves of `ids` (ids `0..ids.len()`, each once) in id order, end to end.
-fn leaves_by_id(ids: FastMap<LeafKey, u32>) -> Leaves {
+/// The leaves of `ids` (ids `0..ids.len()`, each once) in id order, then those of
+/// `later` (the next ids, in order), end to end.
+fn leaves_by_id(ids: FastMap<LeafKey, u32>, later: &[LeafKey]) -> Leaves {
     let keys = leaf_keys_by_id(ids);
-    let all = keys.iter().map(|k| leaf_list(k).len()).sum();
-    let mut leaves = Leaves::with_capacity(keys.len(), all);
-    for key in &keys {
+    let all = keys.iter().chain(later).map(|k| leaf_list(k).len()).sum();
+    let mut leaves = Leaves::with_capacity(keys.len() + later.len(), all);
+    for key in keys.iter().chain(later) {
         leaves.push(leaf_list(key));
     }
     leaves
@@ -402,7 +419,7 @@ impl<'a> Builder<'a> {
     fn made(self) -> Made {
         Made {
             leaves: leaf_keys_by_id(self.leaf_ids),
-            nodes: by_id(self.node_ids),
+            nodes: by_id(self.node_ids, Vec::new()),
             depths: self.node_depth,
             work: self.work,
         }
@@ -422,43 +439,57 @@ impl<'a> Builder<'a> {
     /// this one's: in `other`'s order, each a new id unless this one has it already
     /// (a subtree both built; nothing `other` made that one builder would not have
     /// made is new, as a region's subtree depends only on its memo key). Returns
-    /// `children`, built by `other`, with this one's ids.
-    fn absorb(&mut self, other: Made, children: Vec<Child>) -> Vec<Child> {
-        // Room for all of `other`'s at once (most are new): the maps grown by
-        // doubling were rehashed and their old tables faulted in for nothing.
-        self.leaf_ids.reserve(other.leaves.len());
-        self.node_ids.reserve(other.depths.len());
-        self.node_depth.reserve(other.depths.len());
+    /// `children`, built by `other`, with this one's ids, and `other`'s nodes and
+    /// leaves that are new ([`Later`]): no leaf is made after, only the root node.
+    fn absorb(&mut self, other: Made, children: Vec<Child>) -> (Vec<Child>, Later) {
+        // `other`'s leaves are distinct, so each is only looked up here, not put in
+        // the map (the map grown to hold them too was rehashed, 3 M instructions at
+        // acl1_100000, its larger table faulted in).
+        let mut later = Later::default();
+        let known_leaves = self.leaf_ids.len() as u32;
         let leaves: Vec<u32> = other
             .leaves
             .into_iter()
-            .map(|key| {
-                let next = self.leaf_ids.len() as u32;
-                *self.leaf_ids.entry(key).or_insert(next)
+            .map(|key| match self.leaf_ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    later.leaves.push(key);
+                    known_leaves + later.leaves.len() as u32 - 1
+                }
             })
             .collect();
+        let known_nodes = self.node_depth.len() as u32;
+        self.node_depth.reserve(other.depths.len());
         let mut nodes: Vec<u32> = Vec::with_capacity(other.depths.len());
         let ours = |c: Child, nodes: &[u32]| match c {
             Child::Node(n) => Child::Node(nodes[n as usize]),
             Child::Leaf(l) => Child::Leaf(leaves[l as usize]),
             Child::Empty => Child::Empty,
         };
+        let is_new = |c: Child| match c {
+            Child::Node(n) => n >= known_nodes,
+            Child::Leaf(l) => l >= known_leaves,
+            Child::Empty => false,
+        };
         for (mut node, depth) in other.nodes.into_iter().zip(other.depths) {
             for run in &mut node.runs {
                 run.1 = ours(run.1, &nodes);
             }
-            let id = match self.node_ids.get(&node) {
-                Some(&id) => id,
-                None => {
-                    let id = self.node_depth.len() as u32;
-                    self.node_depth.push(depth);
-                    self.node_ids.insert(node, id);
-                    id
-                }
+            // A node with a child this builder did not have is not one of its nodes:
+            // not hashed to be looked up.
+            let found = match node.runs.iter().any(|run| is_new(run.1)) {
+                true => None,
+                false => self.node_ids.get(&node).copied(),
             };
+            let id = found.unwrap_or_else(|| {
+                later.nodes.push(node);
+                self.node_depth.push(depth);
+                self.node_depth.len() as u32 - 1
+            });
             nodes.push(id);
         }
-        children.into_iter().map(|c| ours(c, &nodes)).collect()
+        let children = children.into_iter().map(|c| ours(c, &nodes)).collect();
+        (children, later)
     }
 
     fn clip(&self, e: u32, r: &Region, d: usize) -> (u32, u32) {

@@ -95,6 +95,18 @@ fn words_of(bytes: [u8; 16], plen: u32) -> [(u32, u32); 4] {
     out
 }
 
+/// Whether an address match allows some address of family `f`.
+fn has_boxes(sets: &Sets, a: &AddrMatch, f: Family) -> bool {
+    match (a, f) {
+        (AddrMatch::Any, _) => true,
+        (AddrMatch::Prefix(IpNet::V4(_)), Family::V4)
+        | (AddrMatch::Prefix(IpNet::V6(_)), Family::V6) => true,
+        (AddrMatch::Prefix(_), _) => false,
+        (AddrMatch::Set(s), Family::V4) => !sets[*s].v4.is_empty(),
+        (AddrMatch::Set(s), Family::V6) => !sets[*s].v6.is_empty(),
+    }
+}
+
 /// Puts the address boxes an address match allows in family `f` into `out` (one
 /// full box for "any").
 fn addr_boxes(sets: &Sets, a: &AddrMatch, f: Family, out: &mut Vec<[(u32, u32); 4]>) {
@@ -117,12 +129,19 @@ fn addr_boxes(sets: &Sets, a: &AddrMatch, f: Family, out: &mut Vec<[(u32, u32); 
 /// The entries of `rules[range]` for family `f`, in rule order.
 pub(super) fn entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family) -> Vec<Entry> {
     let mut out = Vec::with_capacity(range.len());
-    push_entries(sets, prog, range, f, &mut out);
+    push_entries(sets, prog, range, f, |e| out.push(e));
     out
 }
 
-/// Appends the entries of `rules[range]` for family `f` to `out`, in rule order.
-fn push_entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family, out: &mut Vec<Entry>) {
+/// Gives the entries of `rules[range]` for family `f` to `out`, in rule order.
+#[inline(always)]
+fn push_entries(
+    sets: &Sets,
+    prog: &Program,
+    range: Range<usize>,
+    f: Family,
+    mut out: impl FnMut(Entry),
+) {
     let dims = Dim::of(f);
     let words = if f == Family::V4 { 1 } else { 4 };
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
@@ -162,7 +181,7 @@ fn push_entries(sets: &Sets, prog: &Program, range: Range<usize>, f: Family, out
                                 e.hi[2 * words + k] = hi;
                             }
                             debug_assert!(dims.iter().enumerate().all(|(k, d)| e.hi[k] <= d.max()));
-                            out.push(e);
+                            out(e);
                         }
                     }
                 }
@@ -204,29 +223,82 @@ struct SpanFold {
 }
 
 impl SpanFold {
-    /// The fold of `entries` (of `words` words an address).
-    fn of(entries: &[Entry], words: usize) -> SpanFold {
-        let mut fold = SpanFold::default();
-        for e in entries {
-            fold.add(e, words);
+    /// The fold of the addresses of the entries of `rules[range]` of family `f`, from
+    /// the rules: each entry's addresses are one of its rule's source prefixes and one
+    /// of its destination prefixes, and a rule with none of either (or no port range
+    /// of either) makes none. Also whether any rule makes entries.
+    fn of_rules(sets: &Sets, prog: &Program, range: Range<usize>, f: Family) -> (SpanFold, bool) {
+        let (mut fold, mut any) = (SpanFold::default(), false);
+        for i in range {
+            let m = &prog.rules[i].m;
+            let makes = applies_to(m, f)
+                && has_boxes(sets, &m.src, f)
+                && has_boxes(sets, &m.dst, f)
+                && !ranges(&m.sport).is_empty()
+                && !ranges(&m.dport).is_empty();
+            if makes {
+                any = true;
+                fold.add_addr(sets, &m.src, f);
+                fold.add_addr(sets, &m.dst, f);
+            }
         }
-        fold
+        (fold, any)
     }
 
-    fn add(&mut self, e: &Entry, words: usize) {
-        let bits = 32 * words as u32;
-        for first in [0, words] {
-            let fixed = fixed_bits(e, first, words);
-            if fixed == 0 {
-                continue;
-            }
-            let value = (first..first + words)
-                .fold(0u128, |acc, w| (acc << 32) | u128::from(e.lo[w]))
-                << (128 - bits);
-            self.longest = self.longest.max(fixed);
-            let (c, len) = *self.common.get_or_insert((value, fixed));
-            self.common = Some((c, len.min(fixed).min((c ^ value).leading_zeros())));
+    /// Adds the prefixes an address match allows in family `f` (one that has some).
+    fn add_addr(&mut self, sets: &Sets, a: &AddrMatch, f: Family) {
+        match a {
+            AddrMatch::Any => {}
+            AddrMatch::Prefix(n) => self.add_net(n),
+            AddrMatch::Set(s) => match f {
+                Family::V4 => sets[*s]
+                    .v4
+                    .iter()
+                    .for_each(|n| self.add_net(&IpNet::V4(*n))),
+                Family::V6 => sets[*s]
+                    .v6
+                    .iter()
+                    .for_each(|n| self.add_net(&IpNet::V6(*n))),
+            },
         }
+    }
+
+    /// Adds a prefix, as an entry's address (its box's fixed bits are its length, its
+    /// low end the network).
+    fn add_net(&mut self, n: &IpNet) {
+        let (value, fixed) = match n {
+            IpNet::V4(n) => (u128::from(u32::from(n.network())) << 96, n.prefix_len()),
+            IpNet::V6(n) => (u128::from(n.network()), n.prefix_len()),
+        };
+        self.add_value(value, fixed.into());
+    }
+
+    /// Adds an address box (its words' ranges), as an entry's address.
+    fn add(&mut self, b: &[(u32, u32)]) {
+        let mut fixed = 0;
+        for &(lo, hi) in b {
+            let same = (lo ^ hi).leading_zeros();
+            fixed += same;
+            if same < 32 {
+                break;
+            }
+        }
+        let bits = 32 * b.len() as u32;
+        let value = b
+            .iter()
+            .fold(0u128, |acc, &(lo, _)| (acc << 32) | u128::from(lo))
+            << (128 - bits);
+        self.add_value(value, fixed);
+    }
+
+    /// Adds an address whose leading `fixed` bits are `value`'s.
+    fn add_value(&mut self, value: u128, fixed: u32) {
+        if fixed == 0 {
+            return;
+        }
+        self.longest = self.longest.max(fixed);
+        let (c, len) = *self.common.get_or_insert((value, fixed));
+        self.common = Some((c, len.min(fixed).min((c ^ value).leading_zeros())));
     }
 
     /// The fold of `self`'s entries followed by `next`'s: exact, as the bits every
@@ -254,74 +326,97 @@ impl SpanFold {
     }
 }
 
-/// The [`AddrSpan`] of `entries` (of family `f`), over both addresses.
-#[cfg(test)]
-pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
-    let words = if f == Family::V4 { 1 } else { 4 };
-    SpanFold::of(entries, words).span()
-}
-
 /// Runs of at least this many rules make their entries in two halves, the second on
 /// a thread beside (below, the thread costs more than it saves).
-const HALVES_MIN: usize = 8192;
+pub(super) const HALVES_MIN: usize = 8192;
 
-/// The entries of `rules[range]` for family `f`, in rule order, in two lists (the
-/// second empty for a run shorter than [`HALVES_MIN`]: else made on a thread beside,
-/// while the first is made here), and their [`AddrSpan`] ([`addr_span`] of both).
-/// The first list has room for `range.len()` entries, the whole run's if no rule
-/// expands: [`deal`] keeps its largest group there.
-pub(super) fn entries_in_halves(
-    sets: &Sets,
-    prog: &Program,
-    range: Range<usize>,
-    f: Family,
-) -> (Vec<Entry>, Vec<Entry>, AddrSpan) {
-    halves_from(sets, prog, range, f, HALVES_MIN)
-}
-
-/// [`entries_in_halves`], runs of at least `halves_min` rules made in halves.
-pub(super) fn halves_from(
+/// The entries of `rules[range]` for family `f` dealt into their groups (in `Group as
+/// usize` order), each list in rule order: what [`deal`] gives for the whole list
+/// under its [`AddrSpan`]. Runs of at least `halves_min` rules are made in two halves,
+/// the second on a thread beside: first the span, from the rules
+/// ([`SpanFold::of_rules`], each half's folded on its thread, then joined), then
+/// each half's entries straight into its groups, and each group's second half
+/// appended to its first. Dealing a list made whole was 12 M instructions of
+/// acl1_100000's calling thread, alone: each entry's group and the lists copied.
+pub(super) fn dealt_in_halves(
     sets: &Sets,
     prog: &Program,
     range: Range<usize>,
     f: Family,
     halves_min: usize,
-) -> (Vec<Entry>, Vec<Entry>, AddrSpan) {
-    let words = if f == Family::V4 { 1 } else { 4 };
-    let made = |part: Range<usize>, room: usize| {
-        let mut out = Vec::with_capacity(room);
-        push_entries(sets, prog, part, f, &mut out);
-        let fold = SpanFold::of(&out, words);
-        (out, fold)
+) -> [Vec<Entry>; 3] {
+    let folded = |part: Range<usize>| SpanFold::of_rules(sets, prog, part, f);
+    let dealt = |part: Range<usize>, span: AddrSpan, room: usize| {
+        let mut groups: [Vec<Entry>; 3] = Default::default();
+        // Room for the whole part in each group: only what is written is touched
+        // (one group may hold almost all, which one is not known ahead).
+        for list in &mut groups {
+            list.reserve_exact(room);
+        }
+        push_entries(sets, prog, part, f, |e| {
+            groups[group_of(&e, f, span) as usize].push(e)
+        });
+        groups
     };
     if range.len() < halves_min.max(2) {
-        let (out, fold) = made(range.clone(), range.len());
-        return (out, Vec::new(), fold.span());
+        let (fold, any) = folded(range.clone());
+        return match any {
+            true => dealt(range.clone(), fold.span(), range.len()),
+            false => Default::default(),
+        };
     }
     let mid = range.start + range.len() / 2;
-    let ((first, a), (second, b)) = std::thread::scope(|s| {
-        let second = super::super::beside(s, || made(mid..range.end, range.end - mid));
-        let first = made(range.start..mid, range.len());
+    let ((a, any_a), (b, any_b)) = std::thread::scope(|s| {
+        let second = super::super::beside(s, || folded(mid..range.end));
+        let first = folded(range.start..mid);
         (first, second.join())
     });
-    (first, second, a.then(b).span())
+    if !any_a && !any_b {
+        return Default::default();
+    }
+    let span = a.then(b).span();
+    let (mut first, second) = std::thread::scope(|s| {
+        let second = super::super::beside(s, || dealt(mid..range.end, span, range.end - mid));
+        let first = dealt(range.start..mid, span, range.len());
+        (first, second.join())
+    });
+    for (list, mut rest) in first.iter_mut().zip(second) {
+        list.append(&mut rest);
+    }
+    first
 }
 
-/// The entries `first` then `second` (in rule order) dealt into their groups under
-/// `span` (in `Group as usize` order), each list in rule order: what [`group_of`]
-/// gives for each. The largest group's list is `first` itself, kept in place and
-/// then extended, the others are copied out: each list is written once (at its size
-/// but the largest's), never the whole run twice.
-pub(super) fn deal(
-    mut first: Vec<Entry>,
-    second: Vec<Entry>,
-    f: Family,
-    span: AddrSpan,
-) -> [Vec<Entry>; 3] {
-    let of_first: Vec<Group> = first.iter().map(|e| group_of(e, f, span)).collect();
-    let of_second: Vec<Group> = second.iter().map(|e| group_of(e, f, span)).collect();
+/// The [`AddrSpan`] of the entries of `rules[range]` (of family `f`), from the
+/// rules, as [`dealt_in_halves`] takes it.
+#[cfg(test)]
+pub(super) fn rules_span(sets: &Sets, prog: &Program, range: Range<usize>, f: Family) -> AddrSpan {
+    SpanFold::of_rules(sets, prog, range, f).0.span()
+}
+
+/// The [`AddrSpan`] of `entries` (of family `f`), over both addresses.
+pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
+    let words = if f == Family::V4 { 1 } else { 4 };
+    let mut fold = SpanFold::default();
+    for e in entries {
+        for first in [0, words] {
+            let mut b = [(0, 0); 4];
+            for (k, w) in (first..first + words).enumerate() {
+                b[k] = (e.lo[w], e.hi[w]);
+            }
+            fold.add(&b[..words]);
+        }
+    }
+    fold.span()
+}
+
+/// The entries `all` (in rule order) dealt into their groups under `span` (in `Group
+/// as usize` order), each list in rule order: what [`group_of`] gives for each. The
+/// largest group's list is `all` itself, compacted in place, the others are copied
+/// out: each list is written once, never the whole run twice.
+pub(super) fn deal(mut all: Vec<Entry>, f: Family, span: AddrSpan) -> [Vec<Entry>; 3] {
+    let of: Vec<Group> = all.iter().map(|e| group_of(e, f, span)).collect();
     let mut sizes = [0usize; 3];
-    for &g in of_first.iter().chain(&of_second) {
+    for &g in &of {
         sizes[g as usize] += 1;
     }
     // The first of the largest: the order `build_tries` sorts the groups in.
@@ -329,24 +424,16 @@ pub(super) fn deal(
     let mut groups: [Vec<Entry>; 3] = Default::default();
     for g in (0..3).filter(|&g| g != kept && sizes[g] > 0) {
         let mut list = Vec::with_capacity(sizes[g]);
-        let both = first
-            .iter()
-            .zip(&of_first)
-            .chain(second.iter().zip(&of_second));
-        list.extend(
-            both.filter(|(_, &x)| x as usize == g)
-                .map(|(e, _)| e.clone()),
-        );
+        let of_g = all.iter().zip(&of).filter(|(_, &x)| x as usize == g);
+        list.extend(of_g.map(|(e, _)| e.clone()));
         groups[g] = list;
     }
     let mut at = 0;
-    first.retain(|_| {
+    all.retain(|_| {
         at += 1;
-        of_first[at - 1] as usize == kept
+        of[at - 1] as usize == kept
     });
-    let rest = second.into_iter().zip(of_second);
-    first.extend(rest.filter(|(_, x)| *x as usize == kept).map(|(e, _)| e));
-    groups[kept] = first;
+    groups[kept] = all;
     groups
 }
 

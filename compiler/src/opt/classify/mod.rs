@@ -373,25 +373,34 @@ fn one_trie(f: Family, all: &[Entry]) -> Result<(Trie, bool), BuildError> {
 fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<Trie>, BuildError> {
     let mut tries = Vec::new();
     for f in [Family::V4, Family::V6] {
-        // A long run's entries are made in two halves on the two cores, and dealt
-        // into the groups without the whole list copied (h50-compile7: making them
-        // and dealing them was 15-18 ms of acl1_100000's classify on one core while
-        // the other idled).
-        let (first, second, span) = entries::entries_in_halves(sets, prog, range.clone(), f);
-        if first.is_empty() && second.is_empty() {
+        // A long run's entries are made and dealt into the groups in two halves on
+        // the two cores (h50-compile7: making them and dealing them was 15-18 ms of
+        // acl1_100000's classify on one core while the other idled).
+        if range.len() >= entries::HALVES_MIN {
+            let dealt = entries::dealt_in_halves(sets, prog, range.clone(), f, entries::HALVES_MIN);
+            let n: usize = dealt.iter().map(Vec::len).sum();
+            if n == 0 {
+                continue;
+            }
+            if n > SMALL_RUN {
+                tries.extend(group_tries(f, dealt)?);
+                continue;
+            }
+            // Few entries of this family in a long run: made again whole, in rule
+            // order, for the one trie.
+        }
+        let all = entries::entries(sets, prog, range.clone(), f);
+        if all.is_empty() {
             continue;
         }
-        if first.len() + second.len() <= SMALL_RUN {
-            let mut all = first;
-            all.extend(second);
+        if all.len() <= SMALL_RUN {
             if let Ok((t, _)) = one_trie(f, &all) {
                 tries.push(t);
                 continue;
             }
-            tries.extend(group_tries(f, entries::deal(all, Vec::new(), f, span))?);
-            continue;
         }
-        tries.extend(group_tries(f, entries::deal(first, second, f, span))?);
+        let span = entries::addr_span(&all, f);
+        tries.extend(group_tries(f, entries::deal(all, f, span))?);
     }
     tries.sort_by_key(|t| (t.family == Family::V6, t.entries.rule(0)));
     Ok(tries)
