@@ -22,7 +22,7 @@ use std::{
     thread::{Scope, ScopedJoinHandle},
 };
 
-use super::{Block, Checker, LineCursor, Options};
+use super::{frames::Probes, Block, Checker, LineCursor, Options};
 use crate::{
     diag::{Checkpoint, Diagnostic, Span},
     hooks::HookKind,
@@ -110,6 +110,8 @@ struct Helper<'a, 'scope> {
 /// [`CHUNK`]; where it stopped; its line cursor, there.
 struct Ahead<'a> {
     rules: Vec<Vec<Rule>>,
+    /// What they decide of the lockout check's probes, as if first in the block.
+    probes: Probes,
     end: usize,
     lines: LineCursor<'a>,
 }
@@ -168,6 +170,7 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
                 self.split.taken += 1;
             }
         }
+        b.probes = b.probes.then(ahead.probes);
         self.c.lines = ahead.lines;
         Some(ahead.end)
     }
@@ -179,6 +182,7 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
 fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBool) -> Ahead<'a> {
     let spec = kind.block_spec();
     let mut rules: Vec<Vec<Rule>> = Vec::new();
+    let mut probes = Probes::default();
     let mut n = 0u32;
     let src = h.src;
     let end = syntax::scan_stmts(src, at, &mut |st, spare| {
@@ -197,6 +201,9 @@ fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBo
         if h.state() != before {
             return false;
         }
+        if spec.caps.frames {
+            h.note_probes(&mut probes, &rule);
+        }
         match rules.last_mut() {
             Some(chunk) if chunk.len() < CHUNK => chunk.push(rule),
             _ => {
@@ -210,6 +217,7 @@ fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBo
     });
     Ahead {
         rules,
+        probes,
         end,
         lines: h.lines,
     }
