@@ -114,6 +114,10 @@ struct Helper<'a, 'scope> {
     stop: Arc<AtomicBool>,
     /// Its rules in lists of [`CHUNK`], each sent as it fills.
     chunks: Receiver<Vec<Rule>>,
+    /// The lists, emptied, back to it to fill again: freed here while it reads, they
+    /// were handed back to the kernel on its side (`madvise`, each a round of TLB
+    /// shootdowns across both cores) and new ones faulted in.
+    emptied: Sender<Vec<Rule>>,
     handle: ScopedJoinHandle<'scope, Ahead<'a>>,
 }
 
@@ -145,7 +149,9 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
         };
         let (kind, stop) = (b.kind, Arc::new(AtomicBool::new(false)));
         let (flag, (sent, chunks)) = (stop.clone(), mpsc::channel());
-        let work = move || read_ahead(h, kind, at, &flag, sent);
+        let (emptied, to_fill) = mpsc::channel();
+        let lists = Lists { sent, to_fill };
+        let work = move || read_ahead(h, kind, at, &flag, lists);
         let spawned = std::thread::Builder::new().spawn_scoped(self.split.scope, work);
         let Ok(handle) = spawned else {
             return false;
@@ -154,6 +160,7 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
             at,
             stop,
             chunks,
+            emptied,
             handle,
         });
         true
@@ -175,7 +182,7 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
         let mut moved = 0;
         let mut faulted = 0;
         loop {
-            let chunk = match helper.chunks.try_recv() {
+            let mut chunk = match helper.chunks.try_recv() {
                 Ok(chunk) => chunk,
                 Err(TryRecvError::Disconnected) => break,
                 Err(TryRecvError::Empty) => match fault_in_next(&mut b.rules, faulted) {
@@ -189,7 +196,9 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
                     },
                 },
             };
-            moved += move_rules(&mut b.rules, chunk, base);
+            moved += move_rules(&mut b.rules, &mut chunk, base);
+            // Refused once it has ended: the list is freed then.
+            let _ = helper.emptied.send(chunk);
         }
         let ahead = match helper.handle.join() {
             Ok(ahead) => ahead,
@@ -199,7 +208,8 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
         if ahead.end == at {
             return None;
         }
-        moved += move_rules(&mut b.rules, ahead.rest, base);
+        let mut rest = ahead.rest;
+        moved += move_rules(&mut b.rules, &mut rest, base);
         self.c.counter += moved;
         self.split.taken += moved as usize;
         b.probes = b.probes.then(ahead.probes);
@@ -208,11 +218,12 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
     }
 }
 
-/// The other thread's `rules` onto the end of the block's `list`, their counter slots
-/// (numbered from 0 on that thread) moved up by `base`; how many.
-fn move_rules(list: &mut Vec<Rule>, rules: Vec<Rule>, base: u32) -> u32 {
+/// The other thread's `rules` onto the end of the block's `list` (`rules` left
+/// empty), their counter slots (numbered from 0 on that thread) moved up by `base`;
+/// how many.
+fn move_rules(list: &mut Vec<Rule>, rules: &mut Vec<Rule>, base: u32) -> u32 {
     let n = rules.len();
-    list.extend(rules.into_iter().map(|mut r| {
+    list.extend(rules.drain(..).map(|mut r| {
         r.counter += base;
         if let Some(l) = r.m.limit_mut() {
             l.slot += base;
@@ -245,6 +256,14 @@ fn fault_in_next(rules: &mut Vec<Rule>, from: usize) -> Option<usize> {
     Some(len + start + batch)
 }
 
+/// The other thread's ends of the two channels of its lists of rules.
+struct Lists {
+    /// Where a list goes once full.
+    sent: Sender<Vec<Rule>>,
+    /// Lists the calling thread emptied, to fill again.
+    to_fill: Receiver<Vec<Rule>>,
+}
+
 /// The other thread's work: the block's statements from `at` checked as the calling
 /// thread checks them (counter slots from 0), while each is a rule that checks without
 /// changing anything of `h` but its line cursor ([`Checker::state`]).
@@ -253,7 +272,7 @@ fn read_ahead<'a>(
     kind: HookKind,
     at: usize,
     stop: &AtomicBool,
-    full: Sender<Vec<Rule>>,
+    lists: Lists,
 ) -> Ahead<'a> {
     let spec = kind.block_spec();
     let mut rules: Vec<Rule> = Vec::with_capacity(CHUNK);
@@ -281,8 +300,10 @@ fn read_ahead<'a>(
         }
         rules.push(rule);
         if rules.len() == CHUNK {
+            let next = lists.to_fill.try_recv();
+            let next = next.unwrap_or_else(|_| Vec::with_capacity(CHUNK));
             // Refused only once the calling thread gave up on this read (it stops next).
-            let _ = full.send(std::mem::replace(&mut rules, Vec::with_capacity(CHUNK)));
+            let _ = lists.sent.send(std::mem::replace(&mut rules, next));
         }
         n += 1;
         true
