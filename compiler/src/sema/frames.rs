@@ -142,11 +142,12 @@ impl Checker<'_> {
     /// neighbours (and its remote users) within the neighbour cache's lifetime. Hooks
     /// without frames (cgroup blocks) never see ARP, and neighbour discovery goes
     /// through them only from the kernel's own socket, in the root cgroup.
-    pub(super) fn check_lockout(&mut self, prog: &Program, spec: &HookSpec) {
+    /// `probes` is what the block's rules decide ([`Probes`], kept as they were made).
+    pub(super) fn check_lockout(&mut self, prog: &Program, spec: &HookSpec, probes: Probes) {
         if prog.default != Verdict::Drop || !spec.caps.frames {
             return;
         }
-        let [arp, nd @ ..] = self.allowed(prog);
+        let [arp, nd @ ..] = probes.allowed();
         let mut missing = Vec::new();
         if !arp {
             missing.push("`allow arp` (IPv4 neighbours)".to_string());
@@ -178,25 +179,20 @@ impl Checker<'_> {
         );
     }
 
-    /// For each probe packet (ARP, then each of [`ND_TYPES`]), whether the first rule
-    /// that decides it allows it (`false` when none does). One pass over the rules for
-    /// all probes, stopping once each is decided, each rule's tests shared by the
-    /// probes: a block of 100k rules that decide none of them (every rule `ip4`) was
-    /// read once per probe, six times, on the critical path of the compile's front end.
-    fn allowed(&self, prog: &Program) -> [bool; PROBES] {
-        // Bit k of each: probe k (as in `probes_matched`).
-        let (mut open, mut allowed) = ((1u8 << PROBES) - 1, 0u8);
-        for r in prog.rules.iter().filter(|r| r.action != Action::Count) {
-            if open == 0 {
-                break;
-            }
-            let decides = self.probes_matched(r) & open;
-            if r.action == Action::Allow {
-                allowed |= decides;
-            }
-            open &= !decides;
+    /// `probes` after rule `r`, the next of its block: a rule decides the probes it
+    /// matches that no rule before it decided (a `count` decides none). Asked of every
+    /// rule of a packet hook's block as it is made, while it is in the cache: a scan
+    /// of the block at its end read 16 MB of IR again at 100k rules, on the calling
+    /// thread alone (the rules of a block's second half are made on another thread).
+    pub(super) fn note_probes(&self, probes: &mut Probes, r: &Rule) {
+        if probes.open == 0 || r.action == Action::Count {
+            return;
         }
-        std::array::from_fn(|k| allowed & (1 << k) != 0)
+        let decides = self.probes_matched(r) & probes.open;
+        if r.action == Action::Allow {
+            probes.allowed |= decides;
+        }
+        probes.open &= !decides;
     }
 
     /// Which probe packets a rule matches, bit k for probe k: an untagged ARP request
@@ -242,6 +238,45 @@ impl Checker<'_> {
 /// The packets the lockout check asks a block about: ARP, then a neighbour discovery
 /// message of each of [`ND_TYPES`].
 const PROBES: usize = 1 + ND_TYPES.len();
+
+/// What a run of a block's rules decides of the lockout check's probe packets, bit k
+/// for probe k (ARP, then each of [`ND_TYPES`]), as if no rule came before it: those
+/// no rule of the run decides (`open`), and of the others, those the first rule that
+/// decides them allows. Two runs' answers make the answer of the two in a row
+/// ([`Probes::then`]), so the two halves of a long block, made on two threads, are
+/// each noted on their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Probes {
+    open: u8,
+    allowed: u8,
+}
+
+impl Default for Probes {
+    /// No rule yet: every probe open.
+    fn default() -> Self {
+        Probes {
+            open: (1u8 << PROBES) - 1,
+            allowed: 0,
+        }
+    }
+}
+
+impl Probes {
+    /// The answer of this run followed by `later`: a probe this run left open is
+    /// decided as `later` decides it.
+    pub(super) fn then(self, later: Probes) -> Probes {
+        Probes {
+            open: self.open & later.open,
+            allowed: self.allowed | (later.allowed & self.open),
+        }
+    }
+
+    /// For each probe, whether the first rule that decides it allows it (`false`
+    /// when none does).
+    fn allowed(self) -> [bool; PROBES] {
+        std::array::from_fn(|k| self.allowed & (1 << k) != 0)
+    }
+}
 
 /// A neighbour solicitation's addresses: from a link-local address to a
 /// solicited-node multicast group.
@@ -355,6 +390,15 @@ mod tests {
             .collect()
     }
 
+    /// The probes `rules` decide, noted one rule after another as sema notes them.
+    fn noted(c: &Checker, rules: &[Rule]) -> Probes {
+        let mut probes = Probes::default();
+        for r in rules {
+            c.note_probes(&mut probes, r);
+        }
+        probes
+    }
+
     /// The one pass over a block's rules answers every probe as a scan per probe does,
     /// on blocks of lines drawn at random from [`LINES`] (it fails when a later rule
     /// may overwrite a probe's answer, when the pass stops before every probe is
@@ -377,8 +421,21 @@ mod tests {
             let mut c = Checker::new(&src, &opts);
             c.module.sets = module.sets.clone();
             let prog = module.programs.values().next().expect("one block");
-            let pass = c.allowed(prog);
+            let whole = noted(&c, &prog.rules);
+            let pass = whole.allowed();
             assert_eq!(pass.to_vec(), one_scan_each(&c, prog), "{src}");
+            // The block's two parts noted apart (as two threads do) and put together.
+            for at in 0..=prog.rules.len() {
+                let (first, second) = prog.rules.split_at(at);
+                assert_eq!(
+                    noted(&c, first).then(noted(&c, second)),
+                    whole,
+                    "{src} at {at}"
+                );
+            }
+            // Sema's own notes, as the block's rules were made, give its warning.
+            let warned = diags.iter().any(|d| d.code == Code::Lockout);
+            assert_eq!(warned, !pass.iter().all(|&a| a), "{src}: {diags:#?}");
             for (seen, allowed) in answered.iter_mut().zip(pass) {
                 seen[usize::from(allowed)] += 1;
             }

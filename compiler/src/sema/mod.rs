@@ -298,6 +298,7 @@ impl Checker<'_> {
             attach_to,
             head_span,
             rules: Vec::with_capacity(stmts),
+            probes: frames::Probes::default(),
             default: None,
             default_log: None,
             broken_default: false,
@@ -325,7 +326,7 @@ impl Checker<'_> {
             }
             Stmt::Rule(r) => {
                 if let Some(rule) = self.rule(&r, spec, self.counter) {
-                    b.rules.push(rule);
+                    self.note_rule(b, rule);
                 }
                 self.counter += 1;
                 *spare = emptied(r.matches);
@@ -338,6 +339,15 @@ impl Checker<'_> {
 
     /// Block `b` ends at `span` (`closed`: its `}` came): one `default`, and its program
     /// (and its IPv6 twin) into the module.
+    /// A rule of block `b` checked: into its list, and its part in the lockout
+    /// check noted (packet hooks only: the others never warn).
+    fn note_rule(&mut self, b: &mut Block, rule: crate::ir::Rule) {
+        if b.kind.block_spec().caps.frames {
+            self.note_probes(&mut b.probes, &rule);
+        }
+        b.rules.push(rule);
+    }
+
     pub(crate) fn end_block(&mut self, b: Block, span: Span, closed: bool) {
         let spec = b.kind.block_spec();
         // A block cut short, or whose `default` did not parse, was reported already.
@@ -365,7 +375,7 @@ impl Checker<'_> {
             default_counter,
             span,
         };
-        self.check_lockout(&p, spec);
+        self.check_lockout(&p, spec, b.probes);
         let mut counter = self.counter;
         let twin = b.kind.ipv6_twin().map(|k| self.twin(&p, k, &mut counter));
         self.counter = counter;
@@ -640,6 +650,8 @@ pub(crate) struct Block {
     attach_to: String,
     head_span: Span,
     rules: Vec<crate::ir::Rule>,
+    /// What `rules` decide of the lockout check's probes, noted as each was made.
+    probes: frames::Probes,
     default: Option<(ast::Verdict, Span)>,
     default_log: Option<(Option<u32>, Span)>,
     broken_default: bool,

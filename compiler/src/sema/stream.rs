@@ -15,14 +15,16 @@
 //! before them.
 
 use std::{
+    mem::MaybeUninit,
     sync::{
         atomic::{AtomicBool, Ordering},
+        mpsc::{self, Receiver, Sender, TryRecvError},
         Arc,
     },
     thread::{Scope, ScopedJoinHandle},
 };
 
-use super::{Block, Checker, LineCursor, Options};
+use super::{frames::Probes, Block, Checker, LineCursor, Options};
 use crate::{
     diag::{Checkpoint, Diagnostic, Span},
     hooks::HookKind,
@@ -37,9 +39,16 @@ use crate::{
 /// thread (a thread costs about 0.1 ms; a block of this size about 2 ms to check).
 const SPLIT_LINES: usize = 4096;
 
-/// The other thread's rules are kept in lists of this many, each freed once moved
-/// into the block's list: the two halves' memory is never held twice.
+/// The other thread's rules are kept in lists of this many, each handed over as it
+/// fills and freed once moved into the block's list: the two halves' memory is never
+/// held twice.
 const CHUNK: usize = 4096;
+
+/// The size of a page the kernel faults in ([`fault_in_next`]).
+const PAGE: usize = 4096;
+
+/// Pages faulted in between two looks for the other thread's next list (about 0.1 ms).
+const FAULT_BATCH_PAGES: usize = 64;
 
 /// A fork copies the file's sets (rules of some hooks look into them): files whose
 /// sets have more elements than this are read on one thread.
@@ -103,13 +112,22 @@ struct Helper<'a, 'scope> {
     /// Where its reading began.
     at: usize,
     stop: Arc<AtomicBool>,
+    /// Its rules in lists of [`CHUNK`], each sent as it fills.
+    chunks: Receiver<Vec<Rule>>,
+    /// The lists, emptied, back to it to fill again: freed here while it reads, they
+    /// were handed back to the kernel on its side (`madvise`, each a round of TLB
+    /// shootdowns across both cores) and new ones faulted in.
+    emptied: Sender<Vec<Rule>>,
     handle: ScopedJoinHandle<'scope, Ahead<'a>>,
 }
 
-/// What the other thread read: rules with counter slots from 0, in lists of
-/// [`CHUNK`]; where it stopped; its line cursor, there.
+/// What the other thread read: its last rules (fewer than a [`CHUNK`]: the lists
+/// before were sent as they filled), counter slots numbered from 0 over all of them;
+/// where it stopped; its line cursor, there.
 struct Ahead<'a> {
-    rules: Vec<Vec<Rule>>,
+    rest: Vec<Rule>,
+    /// What they decide of the lockout check's probes, as if first in the block.
+    probes: Probes,
     end: usize,
     lines: LineCursor<'a>,
 }
@@ -130,55 +148,135 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
             return false;
         };
         let (kind, stop) = (b.kind, Arc::new(AtomicBool::new(false)));
-        let flag = stop.clone();
-        let work = move || read_ahead(h, kind, at, &flag);
+        let (flag, (sent, chunks)) = (stop.clone(), mpsc::channel());
+        let (emptied, to_fill) = mpsc::channel();
+        let lists = Lists { sent, to_fill };
+        let work = move || read_ahead(h, kind, at, &flag, lists);
         let spawned = std::thread::Builder::new().spawn_scoped(self.split.scope, work);
         let Ok(handle) = spawned else {
             return false;
         };
-        self.split.helper = Some(Helper { at, stop, handle });
+        self.split.helper = Some(Helper {
+            at,
+            stop,
+            chunks,
+            emptied,
+            handle,
+        });
         true
     }
 
     /// The other thread's rules into the block, when the scanner stands at `at`
-    /// where it began: their counter slots moved up by the slots given so far.
+    /// where it began: their counter slots moved up by the slots given so far. The
+    /// lists it has filled are moved while it reads on, the pages they go to faulted
+    /// in while none is ready: the move of its ~50,000 rules onto 8 MB of fresh pages
+    /// after it ended was the largest part of the calling thread's time alone at 100k
+    /// rules (docs/benchmarks.md, "the front end's serial tail").
     fn take_ahead(&mut self, at: usize) -> Option<usize> {
         let helper = self.split.helper.take()?;
-        if helper.at != at {
+        let Some(b) = self.block.as_mut().filter(|_| helper.at == at) else {
             helper.stop.store(true, Ordering::Relaxed);
             return None;
+        };
+        let base = self.c.counter;
+        let mut moved = 0;
+        let mut faulted = 0;
+        loop {
+            let mut chunk = match helper.chunks.try_recv() {
+                Ok(chunk) => chunk,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => match fault_in_next(&mut b.rules, faulted) {
+                    Some(next) => {
+                        faulted = next;
+                        continue;
+                    }
+                    None => match helper.chunks.recv() {
+                        Ok(chunk) => chunk,
+                        Err(_) => break,
+                    },
+                },
+            };
+            moved += move_rules(&mut b.rules, &mut chunk, base);
+            // Refused once it has ended: the list is freed then.
+            let _ = helper.emptied.send(chunk);
         }
         let ahead = match helper.handle.join() {
             Ok(ahead) => ahead,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        let b = self.block.as_mut()?;
+        // It sends a list only once it has read a rule.
         if ahead.end == at {
             return None;
         }
-        let base = self.c.counter;
-        for chunk in ahead.rules {
-            for mut r in chunk {
-                r.counter += base;
-                if let Some(l) = r.m.limit_mut() {
-                    l.slot += base;
-                }
-                b.rules.push(r);
-                self.c.counter += 1;
-                self.split.taken += 1;
-            }
-        }
+        let mut rest = ahead.rest;
+        moved += move_rules(&mut b.rules, &mut rest, base);
+        self.c.counter += moved;
+        self.split.taken += moved as usize;
+        b.probes = b.probes.then(ahead.probes);
         self.c.lines = ahead.lines;
         Some(ahead.end)
     }
 }
 
+/// The other thread's `rules` onto the end of the block's `list` (`rules` left
+/// empty), their counter slots (numbered from 0 on that thread) moved up by `base`;
+/// how many.
+fn move_rules(list: &mut Vec<Rule>, rules: &mut Vec<Rule>, base: u32) -> u32 {
+    let n = rules.len();
+    list.extend(rules.drain(..).map(|mut r| {
+        r.counter += base;
+        if let Some(l) = r.m.limit_mut() {
+            l.slot += base;
+        }
+        r
+    }));
+    u32::try_from(n).expect("a list of CHUNK rules")
+}
+
+/// Writes the next [`FAULT_BATCH_PAGES`] pages of `rules`' spare room, from slot
+/// `from` (or its first spare slot, if later), for the first time: the other
+/// thread's rules are moved there next. Returns where the next batch begins; `None`
+/// once the room is all written. Every page is used by the block's list whoever
+/// reads its rules (the room is as many slots as the block has lines).
+fn fault_in_next(rules: &mut Vec<Rule>, from: usize) -> Option<usize> {
+    // One slot in each page-sized stride writes a byte of every page.
+    let stride = (PAGE / std::mem::size_of::<Rule>()).max(1);
+    let len = rules.len();
+    let start = from.saturating_sub(len);
+    let room = rules.spare_capacity_mut().get_mut(start..)?;
+    if room.is_empty() {
+        return None;
+    }
+    let batch = room.len().min(stride * FAULT_BATCH_PAGES);
+    let pages = &mut room[..batch];
+    for slot in pages.iter_mut().step_by(stride) {
+        *slot = MaybeUninit::zeroed();
+    }
+    std::hint::black_box(pages);
+    Some(len + start + batch)
+}
+
+/// The other thread's ends of the two channels of its lists of rules.
+struct Lists {
+    /// Where a list goes once full.
+    sent: Sender<Vec<Rule>>,
+    /// Lists the calling thread emptied, to fill again.
+    to_fill: Receiver<Vec<Rule>>,
+}
+
 /// The other thread's work: the block's statements from `at` checked as the calling
 /// thread checks them (counter slots from 0), while each is a rule that checks without
 /// changing anything of `h` but its line cursor ([`Checker::state`]).
-fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBool) -> Ahead<'a> {
+fn read_ahead<'a>(
+    mut h: Checker<'a>,
+    kind: HookKind,
+    at: usize,
+    stop: &AtomicBool,
+    lists: Lists,
+) -> Ahead<'a> {
     let spec = kind.block_spec();
-    let mut rules: Vec<Vec<Rule>> = Vec::new();
+    let mut rules: Vec<Rule> = Vec::with_capacity(CHUNK);
+    let mut probes = Probes::default();
     let mut n = 0u32;
     let src = h.src;
     let end = syntax::scan_stmts(src, at, &mut |st, spare| {
@@ -197,19 +295,22 @@ fn read_ahead<'a>(mut h: Checker<'a>, kind: HookKind, at: usize, stop: &AtomicBo
         if h.state() != before {
             return false;
         }
-        match rules.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(rule),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(rule);
-                rules.push(chunk);
-            }
+        if spec.caps.frames {
+            h.note_probes(&mut probes, &rule);
+        }
+        rules.push(rule);
+        if rules.len() == CHUNK {
+            let next = lists.to_fill.try_recv();
+            let next = next.unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+            // Refused only once the calling thread gave up on this read (it stops next).
+            let _ = lists.sent.send(std::mem::replace(&mut rules, next));
         }
         n += 1;
         true
     });
     Ahead {
-        rules,
+        rest: rules,
+        probes,
         end,
         lines: h.lines,
     }
@@ -534,6 +635,10 @@ mod tests {
         "  drop ip4 tcp from 10.0.0.1 to 10.0.0.2:80 limit 5/s",
         // A warning on a rule that checks (and the scanner reads itself).
         "  drop ip6 tcp from 2001:db8::1:53 to 2001:db8::2",
+        // Rules that let the lockout check's probes through (the blocks drop by
+        // default): either half's, or neither's, decide its warning.
+        "  allow arp",
+        "  allow icmpv6",
     ];
 
     /// A block of ClassBench rules with odd lines put in at random, errors in
@@ -569,6 +674,43 @@ mod tests {
         assert!(
             split > 60 && with_errors > 20 && cut_short > 10,
             "split {split}, with errors {with_errors}, cut short {cut_short}"
+        );
+    }
+
+    /// A block long enough that the other thread fills and hands over several lists
+    /// of [`CHUNK`] rules before it ends, once reading to the end and once stopped by
+    /// a rule with a diagnostic after its second list: the same module (counter slots
+    /// moved up across the lists) and diagnostics as the whole-file check.
+    #[test]
+    fn the_other_threads_lists_are_taken_whole_and_in_order() {
+        let rules = 6 * CHUNK + 100;
+        let line = |i: usize| {
+            let (a, b) = (i / 256 % 256, i % 256);
+            format!(
+                "  drop ip4 tcp from 10.{a}.{b}.1 to 10.0.0.2:{}\n",
+                1 + i % 9000
+            )
+        };
+        let body: Vec<String> = (0..rules).map(line).collect();
+        let block =
+            |body: &[String]| format!("xdp on eth0 {{\n{}  default allow\n}}\n", body.concat());
+        let whole = assert_same_split("lists", &block(&body), &Options::default(), 64);
+        let taken = whole.expect("streamed");
+        assert!(
+            taken > 2 * CHUNK,
+            "{taken} rules taken from the other thread"
+        );
+        // A rule with an error a few lists into the other thread's half.
+        let mut stopped = body.clone();
+        stopped.insert(
+            rules / 2 + 2 * CHUNK + 500,
+            "  drop ip4 tcp from 10.0.0.0/33\n".into(),
+        );
+        let taken = assert_same_split("stopped", &block(&stopped), &Options::default(), 64);
+        let taken = taken.expect("streamed");
+        assert!(
+            taken > 2 * CHUNK && taken < 3 * CHUNK,
+            "{taken} rules taken from the other thread"
         );
     }
 
