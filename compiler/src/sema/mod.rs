@@ -337,17 +337,17 @@ impl Checker<'_> {
         }
     }
 
-    /// Block `b` ends at `span` (`closed`: its `}` came): one `default`, and its program
-    /// (and its IPv6 twin) into the module.
     /// A rule of block `b` checked: into its list, and its part in the lockout
     /// check noted (packet hooks only: the others never warn).
-    fn note_rule(&mut self, b: &mut Block, rule: crate::ir::Rule) {
+    fn note_rule(&self, b: &mut Block, rule: crate::ir::Rule) {
         if b.kind.block_spec().caps.frames {
             self.note_probes(&mut b.probes, &rule);
         }
         b.rules.push(rule);
     }
 
+    /// Block `b` ends at `span` (`closed`: its `}` came): one `default`, and its program
+    /// (and its IPv6 twin) into the module.
     pub(crate) fn end_block(&mut self, b: Block, span: Span, closed: bool) {
         let spec = b.kind.block_spec();
         // A block cut short, or whose `default` did not parse, was reported already.
