@@ -37,6 +37,7 @@
 mod cgroups;
 mod counters;
 mod error_code;
+mod flush;
 mod leftovers;
 mod netns_scope;
 mod nf_neighbours;
@@ -52,6 +53,7 @@ mod slot_registry;
 pub mod sockmap_names;
 mod status;
 pub mod stray_filters;
+mod take_off;
 mod update;
 
 use std::path::PathBuf;
@@ -60,9 +62,10 @@ use aya::{maps::MapError, pin::PinError, programs::ProgramError};
 use sockc_compiler::{hooks::HookKind, obj::ObjError};
 
 pub use counters::{answers_refused, reset_counters};
+pub use flush::{flush, Flushed};
 pub use leftovers::{stayed_note, Leftover};
 pub use nf_neighbours::Neighbour;
-pub use recover::{flush, recover, Flushed, Recovery};
+pub use recover::{recover, Recovery};
 pub use register::{register, unregister, Registered, Source};
 pub use repair::{repair, Repaired};
 pub use shown::{check_programs, ProgramCheck};

@@ -1,5 +1,4 @@
-//! Finishing or undoing interrupted work ([`recover`]), committing, and removing an
-//! install ([`flush`]).
+//! Finishing or undoing interrupted work ([`recover`]) and committing a generation.
 //!
 //! Invariants: after [`recover_locked`] returns `Ok`, the install has no journal, no
 //! half-written record, no generation directory that its manifest does not name (but
@@ -15,40 +14,33 @@
 //! which neither leaves, is an error until `flush` removes it
 //! ([`InstallError::Unrecorded`]), and so is a manifest or journal that cannot be
 //! read as one ([`InstallError::UnreadableRecord`]: a flush puts its own journal in
-//! place of such a journal, then takes the committed generation's hooks off); what was done is returned, for the
-//! command to say. A flush only ever goes forward: once its journal is in place,
-//! every later command finishes it — hooks off, then the pins, the manifest, the
-//! journal and the directory in that order (`Store::remove_install`) — and nothing
-//! re-attaches a hook of a flushed install; a leftover it cannot remove does not stop
-//! it: every hook comes off, the directory stays holding only that, and the flush
-//! says what stayed ([`Flushed::stayed`]). A damaged bulk record (`crate::store`)
-//! never keeps an install from being taken off: recovery needs none of the committed
-//! generation's bulk, nor the target's to undo an apply, and interrupted work whose
-//! target's record is damaged cannot be finished, so [`flush`] gives it up (its hooks
-//! off first, then a flush's journal in its place), as it gives up any interrupted
-//! work that cannot be finished.
+//! place of such a journal, then takes the committed generation's hooks off); what was
+//! done is returned, for the command to say. An interrupted flush is only ever
+//! finished, never undone ([`super::take_off`](mod@super::take_off) has its steps; [`super::flush`](mod@super::flush) the
+//! command). Recovery needs none of the committed generation's bulk record
+//! (`crate::store`), nor the target's to undo an apply; interrupted work whose
+//! target's record is damaged cannot be finished, and [`abandon`] gives it up for a
+//! flush (its hooks off first, then a flush's journal in its place).
 
 use std::fmt;
 
-use sockc_compiler::{hooks::HookKind, ir::sockmap::MapRole};
+use sockc_compiler::ir::sockmap::MapRole;
 
 use super::{
     leftovers::{self, Leftover},
-    netns_scope::{self, locate},
-    now_unix,
+    netns_scope::locate,
     reconcile::{self, Ctx, Programs},
     sets::update_sets,
     stray_filters::Removed,
+    take_off::{cancel_pending, detach_all, flush_locked, holds_hook, write_flush_journal},
     InstallError,
 };
 use crate::{
-    attach::{backend, AttachOptions, Attachment, LinkState},
+    attach::AttachOptions,
     error_text::error_chain,
-    fault::point,
     store::{
         journal::{Journal, Operation, Phase},
-        pending::Pending,
-        BulkRefs, InstalledProgram, Manifest, Store, StoreError,
+        BulkRefs, Manifest, Store, StoreError,
     },
 };
 
@@ -85,7 +77,7 @@ pub enum Recovery {
     },
     /// An apply or set update of `generation` was interrupted and could not be
     /// finished (`why`: a record of its target damaged, a pin it needs gone): a flush
-    /// gave it up, taking off the hooks it had attached or swapped ([`flush`]).
+    /// gave it up, taking off the hooks it had attached or swapped ([`flush`](super::flush())).
     Abandoned { generation: u64, why: String },
     /// A journal that cannot be read as one: replaced by a flush's (what its work in
     /// flight attached is known only by the pins, which the flush removes); `programs` are the
@@ -453,7 +445,7 @@ pub(crate) fn recover_for_change(
 }
 
 /// `recovered` for a command that changes install `name` (but does not remove it:
-/// a flush goes on beside every leftover and says what stayed, [`flush`]): the error
+/// a flush goes on beside every leftover and says what stayed, [`flush`](super::flush())): the error
 /// [`InstallError::Leftovers`] when a leftover that could not be removed is one it
 /// cannot go on beside ([`Leftover::passable`]), else `recovered` as it is, whose
 /// text says what stays.
@@ -575,7 +567,7 @@ fn unreadable_record(store: &Store, name: &str, e: StoreError) -> InstallError {
 /// record keeps it from being read and the work needs none: an apply interrupted before
 /// it swapped installed hooks, which is rolled back (nothing of its target is kept).
 /// Work that commits its target (an apply swapping hooks, a set update) needs the
-/// target's records, and fails naming the damaged one; [`flush`] then gives it up.
+/// target's records, and fails naming the damaged one; [`flush`](super::flush()) then gives it up.
 fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, StoreError> {
     match store.journal(name) {
         Err(e @ StoreError::Bulk { .. }) => match store.journal_without_bulk(name)? {
@@ -598,7 +590,7 @@ fn journal_to_recover(store: &Store, name: &str) -> Result<Option<Journal>, Stor
 /// that leaves the damaged journal, and the next flush starts over. Returns how many
 /// hooks held the target's attachments or the committed generation's
 /// ([`holds_hook`]).
-fn abandon(
+pub(super) fn abandon(
     store: &Store,
     name: &str,
     journal: Journal,
@@ -697,304 +689,6 @@ pub fn recover(store: &Store, name: Option<&str>) -> Result<Vec<(String, Recover
         }
     }
     Ok(out)
-}
-
-/// Puts a flush's journal for install `name` in place (`qdiscs_absent`: the clsact
-/// qdiscs sockc made, which go with their last filter).
-fn write_flush_journal(
-    store: &Store,
-    name: &str,
-    qdiscs_absent: Vec<String>,
-) -> Result<(), StoreError> {
-    store
-        .write_journal(
-            name,
-            &mut Journal {
-                op: Operation::Flush,
-                phase: Phase::Swapping,
-                pid: std::process::id(),
-                started_unix: now_unix(),
-                qdiscs_absent,
-            },
-            None,
-        )
-        .map(|_| ())
-}
-
-/// Takes every hook of `m` off (only what is sockc's) and removes the install, as a
-/// roll-forward-only operation (see the module docs); returns how many hooks held
-/// the install's attachments when it started (see [`detach_all`]), the pending
-/// confirmation it cancelled, and what it could not remove (the directory stays
-/// holding only that: no hook runs any of it by then), and says in `notices` what of
-/// the conntrack anchor it left.
-fn flush_locked(
-    store: &Store,
-    m: &Manifest,
-    notices: &mut Vec<String>,
-) -> Result<(usize, Option<Pending>, Vec<Leftover>), InstallError> {
-    if store.journal(&m.name)?.is_none() {
-        write_flush_journal(store, &m.name, Vec::new())?;
-    }
-    let cancelled = cancel_pending(store, &m.name)?;
-    let attached = detach_all(store, m, notices);
-    let stayed = store.remove_install(&m.name)?.stuck;
-    Ok((attached, cancelled, Leftover::all(stayed, m.generation)))
-}
-
-/// A flush ends the install's pending confirmation, if it has one, once its journal
-/// is in place and before the first hook comes off: what was flushed is never put
-/// back at the deadline. A change rolled back before stays on record.
-fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallError> {
-    let records = store.pending();
-    let pending = records.read(name)?.filter(Pending::is_pending);
-    if pending.is_some() {
-        records.remove(name)?;
-    }
-    Ok(pending)
-}
-
-/// Takes every hook of `m` off, in the reverse of the attach order (a sockmap group's
-/// sock_ops program comes off before its dispatchers, so no socket joins a map that
-/// runs nothing), and the conntrack anchor (only what sockc made of it: `notices`
-/// says what stays); returns how many hooks held one of the install's attachments —
-/// its link, filter or map slot, running its program, one put there behind its back,
-/// or (a dispatcher's link) nothing ([`holds_hook`]) —, each of which goes with the
-/// install. In a namespace that cannot be entered, links still
-/// come off (`BPF_LINK_DETACH` needs no namespace); a namespace that is gone took
-/// its other hooks with it.
-fn detach_all(store: &Store, m: &Manifest, notices: &mut Vec<String>) -> usize {
-    let scope = locate(store, m);
-    if scope.can_look() {
-        // The residual decides alone while the programs come off (a failure leaves it
-        // as it was: removed below all the same).
-        let _ = crate::residual::before_detach(m);
-    }
-    let mut attached = 0;
-    for p in m.programs.iter().rev() {
-        let live = p.attachment(store, &m.name);
-        if holds_hook(p, &scope.hook_state(store, m, p)) {
-            attached += 1;
-        }
-        let reachable = scope.can_look() || !netns_scope::namespaced(p);
-        if reachable || matches!(live, Attachment::Link(_)) {
-            let at = p.attach_point();
-            point(&format!("detach {at}"));
-            backend(p.hook).take_off(&at, &live, p.prog_id);
-        }
-    }
-    if scope.can_look() {
-        // Whether or not the manifest still needs it: a re-apply killed before it
-        // deleted an anchor its rules no longer need leaves one behind.
-        let table = crate::conntrack_anchor::table_name(&m.name);
-        match crate::conntrack_anchor::remove(&m.name) {
-            Ok(r @ crate::conntrack_anchor::Removal::Chain { .. }) => notices.push(r.text(&table)),
-            Ok(_) => {}
-            Err(e) => notices.push(format!("nft table inet {table} could not be deleted: {e}")),
-        }
-        let _ = crate::residual::after_detach(m);
-    }
-    attached
-}
-
-/// Whether `p`'s attachment holds its hook in `state`, so taking the install off
-/// takes a hook off: it runs its program or one put there behind sockc's back
-/// ([`LinkState::in_place`]), or it is a dispatcher's link whose slot somebody
-/// emptied (XDP, netfilter: the link stays on its hook and lets everything through).
-/// An empty socket map (`Vacant` too) holds no hook.
-fn holds_hook(p: &InstalledProgram, state: &LinkState) -> bool {
-    let dispatched = p.hook == HookKind::Xdp || p.hook.netfilter_hook().is_some();
-    state.in_place() || (dispatched && *state == LinkState::Vacant)
-}
-
-/// What [`flush`] did.
-#[derive(Debug)]
-pub struct Flushed {
-    /// The install removed (`None` when the flush found an interrupted flush of it, or
-    /// debris, and finished or removed that).
-    pub manifest: Option<Manifest>,
-    /// Hooks that held one of the install's attachments (its link, filter or map
-    /// slot) until the flush, running its program, one put there behind its back, or
-    /// (a dispatcher's emptied slot) nothing: each was taken off.
-    pub detached: usize,
-    pub recovered: Option<Recovery>,
-    /// What the flush left that is worth saying: an anchor table that holds what
-    /// sockc did not make.
-    pub notices: Vec<String>,
-    /// The change that was pending confirmation, cancelled by the flush.
-    pub cancelled: Option<Pending>,
-    /// What the flush could not remove (a mount on it, a file system that refuses):
-    /// the install's directory stays holding only that, and no hook runs anything of
-    /// the install ([`leftovers::stayed_note`] says it and the fix).
-    pub stayed: Vec<Leftover>,
-}
-
-/// Detaches and removes everything installed under `name`; where a record was lost,
-/// also the clsact filters that run its programs ([`sweep_stray_filters`]).
-pub fn flush(store: &Store, name: &str) -> Result<Flushed, InstallError> {
-    let mut flushed = flush_recorded(store, name)?;
-    flushed.detached += sweep_stray_filters(&mut flushed.recovered);
-    Ok(flushed)
-}
-
-/// Deletes the clsact filters running the programs of an install whose records were
-/// lost (`recovered` says so), which nothing else names. After the committed
-/// generation's own hooks came off, so that those count as detached as in any flush;
-/// the pins are gone by then, but a filter keeps the program it runs, so its id
-/// still names that program. Returns how many were deleted: hooks that ran one of the
-/// install's programs, counted as detached.
-fn sweep_stray_filters(recovered: &mut Option<Recovery>) -> usize {
-    if let Some(
-        Recovery::JournalReplaced { programs, filters }
-        | Recovery::Unrecorded {
-            programs, filters, ..
-        },
-    ) = recovered
-    {
-        point("delete stray clsact filters");
-        *filters = super::stray_filters::remove(programs);
-        return filters.len();
-    }
-    0
-}
-
-/// Moves what `recovered` could not remove into `stayed`, where a flush says it once
-/// with what its own removal could not remove (the same paths, met again); a
-/// collection with nothing else to say is then no recovery.
-fn take_stuck(recovered: Option<Recovery>, stayed: &mut Vec<Leftover>) -> Option<Recovery> {
-    match recovered {
-        Some(Recovery::Collected { removed, stuck }) => {
-            stayed.extend(stuck);
-            (!removed.is_empty()).then_some(Recovery::Collected {
-                removed,
-                stuck: Vec::new(),
-            })
-        }
-        Some(Recovery::Debris { removed, stuck }) if !removed.is_empty() => {
-            stayed.extend(stuck);
-            Some(Recovery::Debris {
-                removed,
-                stuck: Vec::new(),
-            })
-        }
-        Some(Recovery::Debris { stuck, .. }) => {
-            stayed.extend(stuck);
-            None
-        }
-        Some(Recovery::Flushed { stayed: s }) => {
-            stayed.extend(s);
-            Some(Recovery::Flushed { stayed: Vec::new() })
-        }
-        Some(Recovery::Then(first, then)) => match take_stuck(Some(*then), stayed) {
-            Some(then) => Some(Recovery::Then(first, Box::new(then))),
-            None => Some(*first),
-        },
-        other => other,
-    }
-}
-
-fn flush_recorded(store: &Store, name: &str) -> Result<Flushed, InstallError> {
-    let mut notices = Vec::new();
-    let mut given_up = 0;
-    let mut stayed = Vec::new();
-    let recovered = match recover_locked(store, name, &mut notices) {
-        // A leftover that cannot be removed does not stop a flush: "flushed" means no
-        // hook of the install runs any more, which a leftover does not hold up (no
-        // hook runs it); the directory stays holding it, and the flush says so.
-        Ok(r) => take_stuck(r, &mut stayed),
-        // Work in flight that is not known: a flush's journal in its place; the
-        // committed generation's hooks come off below, and every pin with the install.
-        Err(InstallError::UnreadableRecord {
-            what: "journal",
-            programs,
-            ..
-        }) => {
-            write_flush_journal(store, name, Vec::new())?;
-            Some(Recovery::JournalReplaced {
-                programs,
-                filters: Vec::new(),
-            })
-        }
-        // Pins no record names: what is known of them is taken off with them.
-        Err(
-            InstallError::Unrecorded { programs, .. }
-            | InstallError::UnreadableRecord { programs, .. },
-        ) => {
-            given_up = store.detach_unrecorded_links(name);
-            let r = store.remove_install(name)?;
-            stayed.extend(Leftover::all(r.stuck, 0));
-            Some(Recovery::Unrecorded {
-                name: name.to_string(),
-                removed: r.removed,
-                programs,
-                filters: Vec::new(),
-            })
-        }
-        // Interrupted work that cannot be finished (a damaged record of its target, a
-        // pin it needs gone): given up, its hooks taken off.
-        Err(e) => match store.journal_without_bulk(name)? {
-            Some(journal) if journal.op.target().is_some() => {
-                let (recovery, detached) =
-                    abandon(store, name, journal, (error_chain(&e), &mut notices))?;
-                given_up = detached;
-                Some(recovery)
-            }
-            _ => return Err(e),
-        },
-    };
-    // A damaged bulk record (set entries, rule text) does not keep an install from
-    // being taken off: flushing is how one starts over.
-    let manifest = match store.manifest(name) {
-        Err(StoreError::Bulk { .. }) => store.manifest_without_bulk(name),
-        read => read,
-    };
-    let Some(manifest) = manifest? else {
-        if matches!(
-            recovered,
-            Some(Recovery::Abandoned { .. } | Recovery::JournalReplaced { .. })
-        ) {
-            // A first apply given up: its flush journal and objects go.
-            stayed.extend(Leftover::all(store.remove_install(name)?.stuck, 0));
-        }
-        let something = !stayed.is_empty()
-            || matches!(
-                recovered,
-                Some(
-                    Recovery::Flushed { .. }
-                        | Recovery::Debris { .. }
-                        | Recovery::Abandoned { .. }
-                        | Recovery::JournalReplaced { .. }
-                        | Recovery::Unrecorded { .. }
-                )
-            );
-        if something {
-            return Ok(Flushed {
-                manifest: None,
-                detached: given_up,
-                recovered,
-                notices,
-                cancelled: None,
-                stayed: once_each(stayed),
-            });
-        }
-        return Err(InstallError::NotInstalled(name.to_string()));
-    };
-    let (attached, cancelled, left) = flush_locked(store, &manifest, &mut notices)?;
-    stayed.extend(left);
-    Ok(Flushed {
-        manifest: Some(manifest),
-        detached: given_up.max(attached),
-        recovered,
-        notices,
-        cancelled,
-        stayed: once_each(stayed),
-    })
-}
-
-/// `stayed` with each path once (recovery and the removal meet the same leftover).
-fn once_each(mut stayed: Vec<Leftover>) -> Vec<Leftover> {
-    let mut seen = std::collections::HashSet::new();
-    stayed.retain(|l| seen.insert(l.stuck.path.clone()));
-    stayed
 }
 
 #[cfg(test)]
@@ -1117,30 +811,5 @@ mod tests {
             !Recovery::Then(undone, Box::new(collected(Vec::new()).expect("c")))
                 .leaves_no_install()
         );
-    }
-
-    /// A flush says each leftover once, in its `stayed`, however many recoveries met
-    /// it; a collection that only met leftovers is no recovery of its own then.
-    #[test]
-    fn a_flush_says_what_stayed_once() {
-        let mut stayed = Vec::new();
-        let only_stuck = Some(Recovery::Collected {
-            removed: Vec::new(),
-            stuck: vec![stuck("g9", 2)],
-        });
-        assert_eq!(take_stuck(only_stuck, &mut stayed), None);
-        let kept = take_stuck(collected(vec![stuck("g8", 2)]), &mut stayed);
-        assert_eq!(kept, collected(Vec::new()));
-        let debris = Some(Recovery::Debris {
-            removed: Vec::new(),
-            stuck: vec![stuck("g7", 0)],
-        });
-        assert_eq!(take_stuck(debris, &mut stayed), None);
-        stayed.push(stuck("g9", 2));
-        let files: Vec<String> = once_each(stayed)
-            .into_iter()
-            .map(|l| l.stuck.file)
-            .collect();
-        assert_eq!(files, ["g9", "g8", "g7"]);
     }
 }
