@@ -20,7 +20,7 @@
 //! `bpffs.rs` which bpffs is used and the modes of what is made there; `lock.rs` the
 //! lock; `manifest.rs` and `journal.rs` the two records' contents; `records.rs`
 //! reading and writing them (and the socket registry), `pinned_record.rs` one record
-//! as a pin, `record_writer.rs` its bytes streamed in, `bulk.rs` what the records keep
+//! as a pin, `record_writer.rs` its bytes streamed in, `bulk/` what the records keep
 //! out of their JSON, `set_delta.rs` a large set's record kept as the change from another, `program_record.rs` a program's record, `memo.rs` the last manifest read (and its bulk references), `read_ahead.rs` one read before the lock; `removal.rs` what leaves the
 //! store and in which order, `pins.rs` one pin or directory removed; `error.rs` what
 //! can go wrong.
