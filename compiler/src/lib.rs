@@ -91,6 +91,8 @@ pub mod slot_set;
 pub mod space;
 pub mod standalone;
 pub mod syntax;
+#[cfg(test)]
+mod test_module;
 
 pub use driver::{compile, Compiled, Options};
 pub use opt::Lints;

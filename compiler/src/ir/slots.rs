@@ -371,13 +371,7 @@ mod tests {
         }
     }
 
-    fn module(src: &str) -> Module {
-        let (ast, diags) = crate::syntax::parse(src);
-        assert!(diags.is_empty(), "{diags:?}");
-        let (m, diags) = crate::sema::check(ast, src, &Default::default());
-        assert!(!crate::diag::has_errors(&diags), "{diags:?}");
-        m.unwrap()
-    }
+    use crate::test_module::module;
 
     /// `keep_slots` as it was made before it kept slots in one pass over the rules:
     /// every program's matches first, then every slot given, program by program

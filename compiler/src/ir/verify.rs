@@ -241,13 +241,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    fn module(src: &str) -> Module {
-        let (ast, diags) = crate::syntax::parse(src);
-        assert!(diags.is_empty(), "{diags:?}");
-        let (m, diags) = crate::sema::check(ast, src, &Default::default());
-        assert!(!crate::diag::has_errors(&diags), "{diags:?}");
-        m.unwrap()
-    }
+    use crate::test_module::module;
 
     /// The slots seen answer as a hashed set does, below the bound and beyond it
     /// (slots far past the rules' count go to the set).

@@ -500,11 +500,7 @@ mod tests {
     use super::*;
     use crate::{semdiff::BlockSide, space::hook_universe};
 
-    fn module(src: &str) -> Module {
-        let (ast, diags) = crate::syntax::parse(src);
-        assert!(diags.is_empty(), "{diags:?}");
-        crate::sema::check(ast, src, &Default::default()).0.unwrap()
-    }
+    use crate::test_module::module;
 
     fn side<'m>(m: &'m Module, sets: &'m AddrSets) -> BlockSide<'m> {
         let prog = m.programs.values().next();

@@ -5,13 +5,7 @@
 
 use super::*;
 
-pub(super) fn module(src: &str) -> Module {
-    let (ast, diags) = crate::syntax::parse(src);
-    assert!(diags.is_empty(), "{diags:?}");
-    let (m, diags) = crate::sema::check(ast, src, &Default::default());
-    assert!(!crate::diag::has_errors(&diags), "{diags:?}");
-    m.unwrap()
-}
+pub(super) use crate::test_module::module;
 
 pub(super) fn sem(old: &str, new: &str) -> SemDiff {
     diff(&module(old), &module(new))

@@ -14,13 +14,7 @@ use crate::hooks::HookKind;
 use crate::space::{hook_universe, AddrSets, HeaderBox, Region};
 use sockc_testkit::rng::Rng;
 
-fn module(src: &str) -> Module {
-    let (ast, diags) = crate::syntax::parse(src);
-    assert!(diags.is_empty(), "{diags:?}\n{src}");
-    let (m, diags) = crate::sema::check(ast, src, &Default::default());
-    assert!(!crate::diag::has_errors(&diags), "{diags:?}\n{src}");
-    m.unwrap()
-}
+use crate::test_module::module;
 
 /// One side's first match over `start`, every box split by every rule.
 fn first_match<L: Copy>(
