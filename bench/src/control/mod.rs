@@ -9,9 +9,11 @@
 //! the table gives medians over the rounds, and [`figures`] writes them as JSON and
 //! compares them with a committed baseline (the regression guard).
 //!
-//! Invariant: the steps of every size run once per round, interleaved with their
-//! baselines, so a slow spell of the shared machine moves both; every namespace and
-//! install the run makes is removed before [`run`] returns, also when a step fails.
+//! Invariant: the steps of every size run once per round (a re-apply below 50,000
+//! rules and the set's one-address updates [`SMALL_SAMPLES`] times), each back to back
+//! with its baseline, so a slow spell of the shared machine moves both; every
+//! namespace and install the run makes is removed before [`run`] returns, also when a
+//! step fails.
 
 pub mod figures;
 mod files;
@@ -172,35 +174,56 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One round of one size: sockc's first apply, dry run and re-apply in one
-/// namespace, iptables-legacy-restore's first load and re-load in another, the diff.
+/// namespace, iptables-legacy-restore's first load and re-load in another, each step
+/// beside its baseline, then the diff.
 fn round(
     o: &ControlOptions,
     bpffs: &Path,
     f: &files::SizeFiles,
     runs: &mut SizeRuns,
 ) -> Result<(), String> {
-    {
-        let ns = link::bare_namespace()?;
-        let install = Install::new(&o.sockc, bpffs);
-        runs.first.push(timed(&install.apply(&f.sk, &ns.0, &[]))?);
-        let dry = install.apply(&f.sk_flipped, &ns.0, &["--dry-run"]);
-        runs.dry_run.push(timed(&dry)?);
+    let ns = link::bare_namespace()?;
+    let ipt_ns = link::bare_namespace()?;
+    // Flushed before the namespaces go (declared after them).
+    let install = Install::new(&o.sockc, bpffs);
+    let restore = |file: &Path| {
+        Step::new("iptables-legacy-restore", &[&"-w", &"60", &file]).inside(&ipt_ns.0)
+    };
+    runs.first.push(timed(&install.apply(&f.sk, &ns.0, &[]))?);
+    runs.ipt_first.push(timed(&restore(&f.ipt))?);
+    let dry = install.apply(&f.sk_flipped, &ns.0, &["--dry-run"]);
+    runs.dry_run.push(timed(&dry)?);
+    for sample in 0..reapplies(f) {
+        if sample > 0 {
+            // Back to the old rules, untimed, so that every sample is the same change.
+            timed(&install.apply(&f.sk, &ns.0, &[]))?;
+            timed(&restore(&f.ipt))?;
+        }
         runs.reapply
             .push(timed(&install.apply(&f.sk_added, &ns.0, &[]))?);
-    }
-    {
-        let ns = link::bare_namespace()?;
-        let restore = |file: &Path| {
-            Step::new("iptables-legacy-restore", &[&"-w", &"60", &file]).inside(&ns.0)
-        };
-        runs.ipt_first.push(timed(&restore(&f.ipt))?);
         runs.ipt_reapply.push(timed(&restore(&f.ipt_added))?);
     }
+    drop(install);
     runs.diff.push(timed(&diff_step(o, f, &f.sk_flipped))?);
     let unrelated = diff_step(o, f, &f.sk_unrelated);
     runs.diff_unrelated.push(timed(&unrelated)?);
     Ok(())
 }
+
+/// Re-applies per round and their baselines, each back to back: several where one
+/// takes a few milliseconds and a single busy spell of a shared machine would decide
+/// a lone sample (below 50,000 rules), one where a step takes a few hundred.
+fn reapplies(f: &files::SizeFiles) -> usize {
+    if f.rules >= 50_000 {
+        1
+    } else {
+        SMALL_SAMPLES
+    }
+}
+
+/// Samples per round of a step that takes milliseconds: a small size's re-apply and
+/// its baseline, and the set's one-address update.
+const SMALL_SAMPLES: usize = 5;
 
 /// `sockc diff` of the size's file and `new`.
 fn diff_step(o: &ControlOptions, f: &files::SizeFiles, new: &Path) -> Step {
@@ -277,12 +300,14 @@ fn set_round(
         runs.rss = Some(peak_rss_mib(&fresh.apply(&s.rules, &ns.0, &[]))?);
     }
     runs.full.push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
-    write(&s.plus_one)?;
-    runs.added
-        .push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
-    write(&s.base)?;
-    runs.removed
-        .push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
+    for _ in 0..SMALL_SAMPLES {
+        write(&s.plus_one)?;
+        runs.added
+            .push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
+        write(&s.base)?;
+        runs.removed
+            .push(timed(&install.apply(&s.rules, &ns.0, &[]))?);
+    }
     Ok(())
 }
 
