@@ -44,6 +44,7 @@
 
 mod build;
 mod entries;
+mod facts;
 mod groups;
 mod memo;
 #[cfg(test)]
@@ -51,15 +52,15 @@ mod tests;
 
 use std::ops::Range;
 
-use crate::ir::flow::PORT_CHAIN_MAX;
 use crate::{
     ir::{
         classifier::{Classifier, Entry, Group, Trie},
-        Action, AddrMatch, Module, PortMatch, Program, Rule, Step,
+        Action, Module, Program, Rule, Step,
     },
     syntax::ast::Family,
 };
 use entries::Sets;
+use facts::Facts;
 
 /// Fewer consecutive classifiable rules than this stay linear: for short runs the
 /// rule tests cost less than the walk (see `bench/RESULTS.md`).
@@ -129,64 +130,32 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
     let sets = &module.sets;
     let mut planned = Vec::with_capacity(module.programs.len());
     for (_, prog) in module.programs.iter() {
-        // The counters map, and both family maps of every set the program uses.
-        let mut used_sets: Vec<crate::ir::SetId> = prog
-            .rules
-            .iter()
-            .flat_map(|r| [&r.m.src, &r.m.dst])
-            .filter_map(|a| match a {
-                AddrMatch::Set(s) => Some(*s),
-                _ => None,
-            })
-            .collect();
-        used_sets.sort();
-        used_sets.dedup();
+        // One pass over the rules (in halves on both cores when long) for each rule's
+        // kind and what the program's maps depend on.
+        let (kinds, uses) = Facts::of(sets, &prog.rules).budgeted(&prog.steps);
         // Counters, two per set, the table-half index once there is a classifier, and
-        // the port bitmaps if some rule may stay linear with a long port list.
-        let long_ports = prog.rules.iter().any(|r| {
-            [&r.m.sport, &r.m.dport]
-                .iter()
-                .any(|p| matches!(p, PortMatch::Ranges(l) if l.len() > PORT_CHAIN_MAX))
-        });
-        // A program that redirects to sockets also uses the socket map and its drop
-        // counters.
-        let sockets = prog
-            .rules
-            .iter()
-            .any(|r| matches!(r.action, Action::Redirect(Some(_))));
-        // A program with a logging rule (or default) also uses the `log` rates, their
+        // the port bitmaps if some rule may stay linear with a long port list; a
+        // program that redirects to sockets also uses the socket map and its drop
+        // counters; one with a logging rule (or default) the `log` rates, their
         // windows and the ring buffer.
         let logs = module.logs_in(prog);
-        // A program whose rejects answer with ICMP uses the answer limits' three maps.
-        let answers = module.answers_limited_in(prog);
+        // A program whose rejects answer with ICMP uses the answer limits' three maps
+        // (`Module::answers_limited_in`, its scan of the rules made in the pass above).
+        let answers = !module.answers.unlimited() && uses.answers_icmp;
         let mut maps = 2
-            + 2 * used_sets.len()
-            + usize::from(long_ports)
-            + 2 * usize::from(sockets)
+            + 2 * uses.sets.len()
+            + usize::from(uses.long_ports)
+            + 2 * usize::from(uses.sockets)
             + 3 * usize::from(logs)
             + 3 * usize::from(answers);
         let mut steps = Vec::with_capacity(prog.steps.len());
-        let mut entries_left = MAX_PROGRAM_ENTRIES;
         for step in &prog.steps {
             let Step::Linear { rules, .. } = step else {
                 steps.push(step.clone());
                 continue;
             };
             let rules = rules.clone();
-            // Each rule's kind, in order; a rule whose entries would take the
-            // program past MAX_PROGRAM_ENTRIES stays linear.
-            let kinds: Vec<Kind> = rules
-                .clone()
-                .map(|i| {
-                    let (kind, n) = kind_of(sets, &prog.rules[i]);
-                    if kind == Kind::Linear || n > entries_left {
-                        return Kind::Linear;
-                    }
-                    entries_left -= n;
-                    kind
-                })
-                .collect();
-            let kind_at = |i: usize| kinds[i - rules.start];
+            let kind_at = |i: usize| kinds[i];
             // Maximal runs of rules of one kind, and the rules between them.
             let mut i = rules.start;
             while i < rules.end {
