@@ -266,11 +266,28 @@ impl SpanFold {
     /// Adds a prefix, as an entry's address (its box's fixed bits are its length, its
     /// low end the network).
     fn add_net(&mut self, n: &IpNet) {
-        let (value, fixed) = match n {
-            IpNet::V4(n) => (u128::from(u32::from(n.network())) << 96, n.prefix_len()),
-            IpNet::V6(n) => (u128::from(n.network()), n.prefix_len()),
-        };
-        self.add_value(value, fixed.into());
+        match n {
+            IpNet::V4(n) => self.add_v4(u32::from(n.network()), n.prefix_len().into()),
+            IpNet::V6(n) => self.add_value(u128::from(n.network()), n.prefix_len().into()),
+        }
+    }
+
+    /// [`SpanFold::add_value`] of an IPv4 address (the value's top word), compared
+    /// as a `u32`: the same fold (a length is at most 32, so the bits past the top
+    /// word never count) without the `u128` steps (0.5 M of each thread's 9.9 M
+    /// instructions of span at acl1_100000, two prefixes per rule).
+    fn add_v4(&mut self, value: u32, fixed: u32) {
+        if fixed == 0 {
+            return;
+        }
+        self.longest = self.longest.max(fixed);
+        self.common = Some(match self.common {
+            None => (u128::from(value) << 96, fixed),
+            Some((c, len)) => {
+                let parted = (((c >> 96) as u32) ^ value).leading_zeros();
+                (c, len.min(fixed).min(parted))
+            }
+        });
     }
 
     /// Adds an address box (its words' ranges), as an entry's address.
