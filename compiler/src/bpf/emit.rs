@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{hooks::HookSpec, ir::Action};
 
-/// Name of the per-CPU counters map (defined with the other maps in `maps.rs`).
+/// Name of the per-CPU counters map (defined with the other maps in `maps/`).
 pub const COUNTERS_MAP: &str = "counters";
 
 /// The return code of an action that ends the program.
