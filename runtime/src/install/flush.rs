@@ -217,14 +217,7 @@ fn once_each(mut stayed: Vec<Leftover>) -> Vec<Leftover> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::install::leftovers::tests::stuck;
-
-    fn collected(stuck: Vec<Leftover>) -> Option<Recovery> {
-        Some(Recovery::Collected {
-            removed: vec!["manifest_new".to_string()],
-            stuck,
-        })
-    }
+    use crate::install::{leftovers::tests::stuck, recover::tests::collected};
 
     /// A flush says each leftover once, in its `stayed`, however many recoveries met
     /// it; a collection that only met leftovers is no recovery of its own then.

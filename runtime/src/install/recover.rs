@@ -692,11 +692,12 @@ pub fn recover(store: &Store, name: Option<&str>) -> Result<Vec<(String, Recover
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::install::leftovers::tests::stuck;
 
-    fn collected(stuck: Vec<Leftover>) -> Option<Recovery> {
+    /// A collection that removed one file and could not remove `stuck`.
+    pub(crate) fn collected(stuck: Vec<Leftover>) -> Option<Recovery> {
         Some(Recovery::Collected {
             removed: vec!["manifest_new".to_string()],
             stuck,
