@@ -181,7 +181,13 @@ impl Module {
     /// `reject` rule that may answer with an ICMP error (resets are never limited),
     /// and the file's answers are not `unlimited`.
     pub fn answers_limited_in(&self, prog: &Program) -> bool {
-        !self.answers.unlimited() && prog.answers_icmp()
+        self.limits_answers(prog.answers_icmp())
+    }
+
+    /// [`Module::answers_limited_in`] of a program whose rules were already read:
+    /// `answers_icmp` says whether one may answer with an ICMP error.
+    pub fn limits_answers(&self, answers_icmp: bool) -> bool {
+        !self.answers.unlimited() && answers_icmp
     }
 
     /// Whether any program's answers pass the limits (the object has their maps).

@@ -140,8 +140,8 @@ pub fn plan(module: &Module) -> Vec<Vec<Step>> {
         // windows and the ring buffer.
         let logs = module.logs_in(prog);
         // A program whose rejects answer with ICMP uses the answer limits' three maps
-        // (`Module::answers_limited_in`, its scan of the rules made in the pass above).
-        let answers = !module.answers.unlimited() && uses.answers_icmp;
+        // (its rules read in the pass above).
+        let answers = module.limits_answers(uses.answers_icmp);
         let mut maps = 2
             + 2 * uses.sets.len()
             + usize::from(uses.long_ports)
