@@ -228,11 +228,7 @@ mod tests {
         let src = "set a = { 10.0.0.0/25, 10.0.0.128/25 }\n\
                    set b = { 2001:db8::/48, 2001:db8:1::/48, 1.2.3.4 }\n\
                    xdp on eth0 {\n drop from @a\n drop to @b\n default allow\n}\n";
-        let (ast, diags) = crate::syntax::parse(src);
-        assert!(diags.is_empty(), "{diags:?}");
-        let (module, diags) = crate::sema::check(ast, src, &Default::default());
-        assert!(!crate::diag::has_errors(&diags), "{diags:?}");
-        let mut module = module.unwrap();
+        let mut module = crate::test_module::module(src);
         run(&mut module);
         let text = module.to_string();
         assert!(

@@ -155,10 +155,7 @@ mod tests {
             ));
         }
         src.push_str("    default drop\n}\n");
-        let (ast, d) = crate::syntax::parse(&src);
-        assert!(d.is_empty(), "{d:?}");
-        let (module, d) = crate::sema::check(ast, &src, &Default::default());
-        module.unwrap_or_else(|| panic!("{d:?}"))
+        crate::test_module::module(&src)
     }
 
     /// The uses as plan read them before this pass: a scan of the rules for each.

@@ -120,10 +120,7 @@ fn probe_build_times() {
 }
 
 fn classified(src: &str) -> Vec<Step> {
-    let (ast, d) = crate::syntax::parse(src);
-    assert!(d.is_empty(), "{d:?}");
-    let (module, d) = crate::sema::check(ast, src, &Default::default());
-    let mut module = module.unwrap_or_else(|| panic!("{d:?}"));
+    let mut module = crate::test_module::module(src);
     run(&mut module);
     module.programs.values().next().unwrap().steps.clone()
 }
@@ -196,10 +193,7 @@ fn classifiers_hold_a_bounded_number_of_entries() {
 
 /// The entries of the first program of `src`, all its rules, of family `f`.
 fn entries_of(src: &str, f: Family) -> Vec<Entry> {
-    let (ast, d) = crate::syntax::parse(src);
-    assert!(d.is_empty(), "{d:?}");
-    let (module, d) = crate::sema::check(ast, src, &Default::default());
-    let module = module.unwrap_or_else(|| panic!("{d:?}"));
+    let module = crate::test_module::module(src);
     let prog = module.programs.values().next().unwrap();
     entries::entries(&module.sets, prog, 0..prog.rules.len(), f)
 }
@@ -255,10 +249,7 @@ fn entries_made_in_halves_deal_as_the_whole_list() {
     ];
     let mut halved = 0;
     for src in &sources {
-        let (ast, d) = crate::syntax::parse(src);
-        assert!(d.is_empty(), "{d:?}");
-        let (module, d) = crate::sema::check(ast, src, &Default::default());
-        let module = module.unwrap_or_else(|| panic!("{d:?}"));
+        let module = crate::test_module::module(src);
         let prog = module.programs.values().next().unwrap();
         let sets = &module.sets;
         let n = prog.rules.len();
