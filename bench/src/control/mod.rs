@@ -9,7 +9,7 @@
 //! the table gives medians over the rounds, and [`figures`] writes them as JSON and
 //! compares them with a committed baseline (the regression guard).
 //!
-//! Invariant: the steps of every size run once per round (a re-apply below 50,000
+//! Invariant: the steps of every size run once per round (a re-apply below [`LARGE`]
 //! rules and the set's one-address updates [`SMALL_SAMPLES`] times), each back to back
 //! with its baseline, so a slow spell of the shared machine moves both; every
 //! namespace and install the run makes is removed before [`run`] returns, also when a
@@ -212,14 +212,18 @@ fn round(
 
 /// Re-applies per round and their baselines, each back to back: several where one
 /// takes a few milliseconds and a single busy spell of a shared machine would decide
-/// a lone sample (below 50,000 rules), one where a step takes a few hundred.
+/// a lone sample (below [`LARGE`] rules), one where a step takes a few hundred.
 fn reapplies(f: &files::SizeFiles) -> usize {
-    if f.rules >= 50_000 {
+    if f.rules >= LARGE {
         1
     } else {
         SMALL_SAMPLES
     }
 }
+
+/// Rules from which a size is large: its steps take hundreds of milliseconds, and the
+/// goals of 100k rules are its (a smaller one's only ratios, and 10k's memory).
+const LARGE: usize = 50_000;
 
 /// Samples per round of a step that takes milliseconds: a small size's re-apply and
 /// its baseline, and the set's one-address update.
@@ -417,7 +421,7 @@ fn figure(
 
 fn size_figures(f: &files::SizeFiles, r: &SizeRuns, out: &mut Vec<Figure>) {
     let n = &f.name;
-    let big = f.rules >= 50_000;
+    let big = f.rules >= LARGE;
     let ipt_first = &r.ipt_first;
     let first_ipt = "iptables-legacy-restore, first load";
     let at_most = |max: f64| big.then_some(Goal::AtMost(max));
@@ -480,7 +484,7 @@ fn size_figures(f: &files::SizeFiles, r: &SizeRuns, out: &mut Vec<Figure>) {
     if let Some(rss) = &r.rss {
         let ipt = "iptables-legacy-restore's, first load";
         let apply_goal = match f.rules {
-            n if n >= 50_000 => Some(Goal::AtMost(60.0)),
+            n if n >= LARGE => Some(Goal::AtMost(60.0)),
             n if n >= 5_000 => Some(Goal::AtMost(20.0)),
             _ => None,
         };
