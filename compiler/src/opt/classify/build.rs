@@ -162,7 +162,6 @@ pub(super) fn build_trie_halving(
     halves_min: usize,
 ) -> Result<(Trie, bool), BuildError> {
     let dims = Dim::of(family);
-    let nd = dims.len();
     let mut region = Region {
         lo: [0; MAX_DIMS],
         hi: [0; MAX_DIMS],
@@ -176,12 +175,12 @@ pub(super) fn build_trie_halving(
     let all: Vec<u32> = (0..entries.len() as u32).collect();
     let halves = in_halves(&entries, mode, &dims, budget, halves_min, &region, &all);
     let in_halves = halves.is_some();
-    let (b, root, later) = match halves {
+    let (b, root, later, checks) = match halves {
         Some(built) => built,
         None => {
             let mut b = Builder::new(&entries, mode, &dims, budget);
             let root = b.build(&region, &all)?;
-            (b, root, Later::default())
+            (b, root, Later::default(), Checks::of(&entries, &dims))
         }
     };
     let depth = match root {
@@ -194,16 +193,9 @@ pub(super) fn build_trie_halving(
     let trie = Trie {
         family,
         group,
-        checked_dims: (0..nd)
-            .filter(|&d| {
-                (0..entries.len()).any(|i| {
-                    let x = entries.bounds(i);
-                    x.lo[d] != 0 || x.hi[d] != dims[d].max()
-                })
-            })
-            .collect(),
-        checks_flags: (0..entries.len()).any(|i| entries.tcp_flags(i).0 != 0),
-        checks_l4: (0..entries.len()).any(|i| entries.needs_l4(i)),
+        checked_dims: checks.dims,
+        checks_flags: checks.flags,
+        checks_l4: checks.l4,
         entries,
         dims,
         root,
@@ -213,6 +205,32 @@ pub(super) fn build_trie_halving(
         max_leaf,
     };
     Ok((trie, in_halves))
+}
+
+/// What a trie's leaves check: the dimensions some entry does not cover whole, and
+/// whether some entry tests the TCP flags or needs the L4 header.
+struct Checks {
+    dims: Vec<usize>,
+    flags: bool,
+    l4: bool,
+}
+
+impl Checks {
+    fn of(entries: &Entries, dims: &[Dim]) -> Checks {
+        let n = entries.len();
+        Checks {
+            dims: (0..dims.len())
+                .filter(|&d| {
+                    (0..n).any(|i| {
+                        let x = entries.bounds(i);
+                        x.lo[d] != 0 || x.hi[d] != dims[d].max()
+                    })
+                })
+                .collect(),
+            flags: (0..n).any(|i| entries.tcp_flags(i).0 != 0),
+            l4: (0..n).any(|i| entries.needs_l4(i)),
+        }
+    }
 }
 
 /// Lists at least this long at the root are built in two halves, the second on a
@@ -254,7 +272,7 @@ fn in_halves<'a>(
     halves_min: usize,
     region: &Region,
     all: &[u32],
-) -> Option<(Builder<'a>, Child, Later)> {
+) -> Option<(Builder<'a>, Child, Later, Checks)> {
     // A thread that keeps its work beside to itself would build the halves one after
     // the other: two builders, two memos, the second's nodes taken in after, for the
     // trie one builder makes (the taking in alone, `absorb`, was 0.3 M of acl1_1000's
@@ -284,10 +302,14 @@ fn in_halves<'a>(
             .collect::<Result<Vec<Child>, BuildError>>();
         children.map(|c| (b.made(), c))
     };
+    // The leaves' checks are read on this thread once its half is built, while the
+    // other half may still be (they were 1.8 M instructions of acl1_100000's tail,
+    // alone after the join).
     let mut left = || {
-        (0..cut)
+        let children = (0..cut)
             .map(|k| a.build(&groups.region(k), groups.list(k)))
-            .collect::<Result<Vec<Child>, BuildError>>()
+            .collect::<Result<Vec<Child>, BuildError>>();
+        (children, Checks::of(entries, dims))
     };
     let (right, left) = match on_worker {
         true => crate::beside::join(right, left),
@@ -297,13 +319,14 @@ fn in_halves<'a>(
             (right.join(), left)
         }),
     };
+    let ((left, checks), right) = (left, right);
     let (left, (made, right)) = (left.ok()?, right.ok()?);
     if a.work.saturating_add(made.work) > budget {
         return None;
     }
     let (right, later) = a.absorb(made, right);
     let root = a.node_of(axis, groups, left.into_iter().chain(right));
-    Some((a, root, later))
+    Some((a, root, later, checks))
 }
 
 /// The nodes and leaves [`Builder::absorb`] took in that the builder did not have,
