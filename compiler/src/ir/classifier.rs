@@ -144,11 +144,13 @@ impl Entry {
 }
 
 /// A trie's entries, each keeping only its family's dimensions ([`Dim::of`]): an IPv4
-/// entry's bounds take 40 bytes where an [`Entry`], the builder's form, has room for
-/// eleven dimensions (96 bytes in all), so the tries a large file holds until its
-/// tables are written are half the size (100k rules: 9.5 → 4.7 MB). Read back as
-/// [`Entry`] values. Invariant: `bounds` holds `2 * dims` words per entry, its lows
-/// then its highs; `rules` and `tests` one item per entry.
+/// entry's bounds take 40 bytes where an [`Entry`] has room for eleven dimensions (96
+/// bytes in all), so the tries a large file holds until its tables are written are
+/// half the size (100k rules: 9.5 → 4.7 MB). The entries are dealt into their groups
+/// in this form and the trie builder reads it ([`Entries::bounds`]): no list of
+/// [`Entry`] is held while a trie is built. Read back as [`Entry`] values.
+/// Invariant: `bounds` holds `2 * dims` words per entry, its lows then its highs;
+/// `rules` and `tests` one item per entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entries {
     dims: usize,
@@ -161,12 +163,7 @@ pub struct Entries {
 impl Entries {
     /// `entries` (of a family of `dims` dimensions), in the same order.
     pub fn of(entries: &[Entry], dims: usize) -> Entries {
-        let mut out = Entries {
-            dims,
-            rules: Vec::with_capacity(entries.len()),
-            bounds: Vec::with_capacity(2 * dims * entries.len()),
-            tests: Vec::with_capacity(entries.len()),
-        };
+        let mut out = Entries::with_room(dims, entries.len());
         // The families' widths as constants, so that each copy of bounds has a length
         // the compiler knows: at one known only when run, each was a `memcpy` call,
         // two per entry (146k calls, 1.5 M instructions of acl1_100000's largest trie).
@@ -182,11 +179,73 @@ impl Entries {
     #[inline(always)]
     fn push_all(&mut self, entries: &[Entry], dims: usize) {
         for e in entries {
-            self.rules.push(e.rule);
-            self.bounds.extend_from_slice(&e.lo[..dims]);
-            self.bounds.extend_from_slice(&e.hi[..dims]);
-            self.tests.push((e.tcp_flags, e.needs_l4));
+            self.push_of(e, dims);
         }
+    }
+
+    /// Appends `e`, of `dims` dimensions.
+    #[inline(always)]
+    fn push_of(&mut self, e: &Entry, dims: usize) {
+        self.rules.push(e.rule);
+        self.bounds.extend_from_slice(&e.lo[..dims]);
+        self.bounds.extend_from_slice(&e.hi[..dims]);
+        self.tests.push((e.tcp_flags, e.needs_l4));
+    }
+
+    /// None yet, of a family of `dims` dimensions, with room for `n` (only what is
+    /// written is touched).
+    pub fn with_room(dims: usize, n: usize) -> Entries {
+        Entries {
+            dims,
+            rules: Vec::with_capacity(n),
+            bounds: Vec::with_capacity(2 * dims * n),
+            tests: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends `e` (of this family: its dimensions past the family's are 0).
+    #[inline]
+    pub fn push(&mut self, e: &Entry) {
+        // At the families' widths as constants, as in [`Entries::of`].
+        match self.dims {
+            5 => self.push_of(e, 5),
+            11 => self.push_of(e, 11),
+            dims => self.push_of(e, dims),
+        }
+    }
+
+    /// Moves `other`'s entries (of the same family) after these.
+    pub fn append(&mut self, other: &mut Entries) {
+        debug_assert_eq!(self.dims, other.dims, "entries of one family");
+        self.rules.append(&mut other.rules);
+        self.bounds.append(&mut other.bounds);
+        self.tests.append(&mut other.tests);
+    }
+
+    /// Entry `i`'s bounds, read in place.
+    #[inline(always)]
+    pub fn bounds(&self, i: usize) -> Bounds<'_> {
+        let w = 2 * self.dims;
+        let (lo, hi) = self.bounds[w * i..w * (i + 1)].split_at(self.dims);
+        Bounds { lo, hi }
+    }
+
+    /// Entry `i`'s TCP flags test and whether it needs the L4 header, read at once.
+    #[inline(always)]
+    pub fn tests(&self, i: usize) -> ((u8, u8), bool) {
+        self.tests[i]
+    }
+
+    /// Entry `i`'s TCP flags test, `flags & mask == value` as (mask, value).
+    #[inline(always)]
+    pub fn tcp_flags(&self, i: usize) -> (u8, u8) {
+        self.tests[i].0
+    }
+
+    /// Whether entry `i` needs the L4 header.
+    #[inline(always)]
+    pub fn needs_l4(&self, i: usize) -> bool {
+        self.tests[i].1
     }
 
     pub fn len(&self) -> usize {
@@ -224,6 +283,14 @@ impl Entries {
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
+}
+
+/// One entry's bounds in [`Entries`]: per dimension of its family, the lowest and the
+/// highest value.
+#[derive(Clone, Copy)]
+pub struct Bounds<'a> {
+    pub lo: &'a [u32],
+    pub hi: &'a [u32],
 }
 
 /// Where a byte value leads.
@@ -461,7 +528,51 @@ impl fmt::Display for Classifier {
 
 #[cfg(test)]
 mod tests {
-    use super::Leaves;
+    use super::{Entries, Entry, Leaves, MAX_DIMS};
+
+    /// An entry of `dims` dimensions whose bounds and tests all differ by `k`.
+    fn entry(k: u32, dims: usize) -> Entry {
+        let mut e = Entry {
+            rule: k,
+            lo: [0; MAX_DIMS],
+            hi: [0; MAX_DIMS],
+            tcp_flags: (k as u8, 1 + k as u8),
+            needs_l4: k % 2 == 1,
+        };
+        for d in 0..dims {
+            e.lo[d] = 100 * k + d as u32;
+            e.hi[d] = 100 * k + 50 + d as u32;
+        }
+        e
+    }
+
+    /// Entries pushed one by one and appended in two parts are the table made of the
+    /// whole list, and each reads back in place (its bounds, tests) as it was: both
+    /// families' widths and another.
+    #[test]
+    fn entries_pushed_and_appended_read_back_in_place() {
+        for dims in [5, 11, 3] {
+            let all: Vec<Entry> = (0..7).map(|k| entry(k, dims)).collect();
+            let (mut first, mut second) =
+                (Entries::with_room(dims, 7), Entries::with_room(dims, 0));
+            for e in &all[..3] {
+                first.push(e);
+            }
+            for e in &all[3..] {
+                second.push(e);
+            }
+            first.append(&mut second);
+            assert!(second.is_empty());
+            assert_eq!(first, Entries::of(&all, dims), "{dims} dimensions");
+            for (i, e) in all.iter().enumerate() {
+                let x = first.bounds(i);
+                assert_eq!((x.lo, x.hi), (&e.lo[..dims], &e.hi[..dims]), "entry {i}");
+                assert_eq!(first.tcp_flags(i), e.tcp_flags);
+                assert_eq!(first.needs_l4(i), e.needs_l4);
+                assert_eq!(&first.get(i), e);
+            }
+        }
+    }
 
     /// Leaves stored end to end read back as pushed, in order.
     #[test]

@@ -44,7 +44,7 @@ use super::{
     BuildError, LEAF_MAX,
 };
 use crate::{
-    ir::classifier::{Child, Dim, Entries, Entry, Group, KeyByte, Leaves, Node, Trie, MAX_DIMS},
+    ir::classifier::{Child, Dim, Entries, Group, KeyByte, Leaves, Node, Trie, MAX_DIMS},
     syntax::ast::Family,
 };
 
@@ -115,7 +115,10 @@ pub(super) enum Mode {
 }
 
 struct Builder<'a> {
-    entries: &'a [Entry],
+    /// Read in place, in the trie's own form: the entries' 96-byte [`Entry`] list
+    /// (`ir::classifier::Entry`) held through the build was, at 100k rules, 9.5 MB of
+    /// the compile's peak beside the 4.7 MB of this table made at its end.
+    entries: &'a Entries,
     mode: Mode,
     dims: &'a [Dim],
     /// Each region's subtree by its [`Builder::memo_key`] (the keys in chunks: a
@@ -136,31 +139,29 @@ struct Builder<'a> {
     spares: Vec<Groups>,
 }
 
-/// Builds the trie of `entries` (one family, in rule order, not empty). `budget`
-/// bounds the build's work (entry visits over all regions built).
+/// Builds the trie of `entries` (one family, in rule order, not empty), which it
+/// keeps. `budget` bounds the build's work (entry visits over all regions built).
 pub(super) fn build_trie(
     family: Family,
     group: Group,
-    entries: Vec<Entry>,
+    entries: Entries,
     mode: Mode,
     budget: usize,
 ) -> Result<Trie, BuildError> {
-    build_trie_halving(family, group, &entries, mode, budget, HALVES_MIN).map(|(t, _)| t)
+    build_trie_halving(family, group, entries, mode, budget, HALVES_MIN).map(|(t, _)| t)
 }
 
 /// [`build_trie`], a root list of at least `halves_min` entries built in halves
-/// ([`in_halves`]); also whether it was. Borrowed: a caller that keeps the entries in
-/// case the trie fails need not copy them.
+/// ([`in_halves`]); also whether it was.
 pub(super) fn build_trie_halving(
     family: Family,
     group: Group,
-    entries: &[Entry],
+    entries: Entries,
     mode: Mode,
     budget: usize,
     halves_min: usize,
 ) -> Result<(Trie, bool), BuildError> {
     let dims = Dim::of(family);
-    let nd = dims.len();
     let mut region = Region {
         lo: [0; MAX_DIMS],
         hi: [0; MAX_DIMS],
@@ -172,14 +173,14 @@ pub(super) fn build_trie_halving(
         region.hi[d] = dim.max();
     }
     let all: Vec<u32> = (0..entries.len() as u32).collect();
-    let halves = in_halves(entries, mode, &dims, budget, halves_min, &region, &all);
+    let halves = in_halves(&entries, mode, &dims, budget, halves_min, &region, &all);
     let in_halves = halves.is_some();
-    let (b, root, later) = match halves {
+    let (b, root, later, checks) = match halves {
         Some(built) => built,
         None => {
-            let mut b = Builder::new(entries, mode, &dims, budget);
+            let mut b = Builder::new(&entries, mode, &dims, budget);
             let root = b.build(&region, &all)?;
-            (b, root, Later::default())
+            (b, root, Later::default(), Checks::of(&entries, &dims))
         }
     };
     let depth = match root {
@@ -192,16 +193,10 @@ pub(super) fn build_trie_halving(
     let trie = Trie {
         family,
         group,
-        checked_dims: (0..nd)
-            .filter(|&d| {
-                entries
-                    .iter()
-                    .any(|e| e.lo[d] != 0 || e.hi[d] != dims[d].max())
-            })
-            .collect(),
-        checks_flags: entries.iter().any(|e| e.tcp_flags.0 != 0),
-        checks_l4: entries.iter().any(|e| e.needs_l4),
-        entries: Entries::of(entries, nd),
+        checked_dims: checks.dims,
+        checks_flags: checks.flags,
+        checks_l4: checks.l4,
+        entries,
         dims,
         root,
         nodes,
@@ -210,6 +205,32 @@ pub(super) fn build_trie_halving(
         max_leaf,
     };
     Ok((trie, in_halves))
+}
+
+/// What a trie's leaves check: the dimensions some entry does not cover whole, and
+/// whether some entry tests the TCP flags or needs the L4 header.
+struct Checks {
+    dims: Vec<usize>,
+    flags: bool,
+    l4: bool,
+}
+
+impl Checks {
+    fn of(entries: &Entries, dims: &[Dim]) -> Checks {
+        let n = entries.len();
+        Checks {
+            dims: (0..dims.len())
+                .filter(|&d| {
+                    (0..n).any(|i| {
+                        let x = entries.bounds(i);
+                        x.lo[d] != 0 || x.hi[d] != dims[d].max()
+                    })
+                })
+                .collect(),
+            flags: (0..n).any(|i| entries.tcp_flags(i).0 != 0),
+            l4: (0..n).any(|i| entries.needs_l4(i)),
+        }
+    }
 }
 
 /// Lists at least this long at the root are built in two halves, the second on a
@@ -244,14 +265,14 @@ const ON_WORKER_MAX: usize = 4096;
 /// halves' work together: the caller then builds the trie whole, so errors and the
 /// budget are the serial build's.
 fn in_halves<'a>(
-    entries: &'a [Entry],
+    entries: &'a Entries,
     mode: Mode,
     dims: &'a [Dim],
     budget: usize,
     halves_min: usize,
     region: &Region,
     all: &[u32],
-) -> Option<(Builder<'a>, Child, Later)> {
+) -> Option<(Builder<'a>, Child, Later, Checks)> {
     // A thread that keeps its work beside to itself would build the halves one after
     // the other: two builders, two memos, the second's nodes taken in after, for the
     // trie one builder makes (the taking in alone, `absorb`, was 0.3 M of acl1_1000's
@@ -281,10 +302,14 @@ fn in_halves<'a>(
             .collect::<Result<Vec<Child>, BuildError>>();
         children.map(|c| (b.made(), c))
     };
+    // The leaves' checks are read on this thread once its half is built, while the
+    // other half may still be (they were 1.8 M instructions of acl1_100000's tail,
+    // alone after the join).
     let mut left = || {
-        (0..cut)
+        let children = (0..cut)
             .map(|k| a.build(&groups.region(k), groups.list(k)))
-            .collect::<Result<Vec<Child>, BuildError>>()
+            .collect::<Result<Vec<Child>, BuildError>>();
+        (children, Checks::of(entries, dims))
     };
     let (right, left) = match on_worker {
         true => crate::beside::join(right, left),
@@ -294,13 +319,14 @@ fn in_halves<'a>(
             (right.join(), left)
         }),
     };
+    let ((left, checks), right) = (left, right);
     let (left, (made, right)) = (left.ok()?, right.ok()?);
     if a.work.saturating_add(made.work) > budget {
         return None;
     }
     let (right, later) = a.absorb(made, right);
     let root = a.node_of(axis, groups, left.into_iter().chain(right));
-    Some((a, root, later))
+    Some((a, root, later, checks))
 }
 
 /// The nodes and leaves [`Builder::absorb`] took in that the builder did not have,
@@ -392,7 +418,7 @@ const NODES_RESERVED_MAX: usize = 1 << 11;
 const LEAVES_RESERVED_MAX: usize = 1 << 11;
 
 impl<'a> Builder<'a> {
-    fn new(entries: &'a [Entry], mode: Mode, dims: &'a [Dim], budget: usize) -> Builder<'a> {
+    fn new(entries: &'a Entries, mode: Mode, dims: &'a [Dim], budget: usize) -> Builder<'a> {
         // The maps sized for about as many nodes and leaves as a trie of this many
         // entries has (ClassBench at 1k: 458 nodes, 732 leaves of 956 entries), so they
         // are not grown by doubling (each time rehashed, every node's runs hashed
@@ -492,27 +518,27 @@ impl<'a> Builder<'a> {
         (children, later)
     }
 
+    #[inline(always)]
     fn clip(&self, e: u32, r: &Region, d: usize) -> (u32, u32) {
-        clipped(&self.entries[e as usize], r, d)
+        clipped(&self.entries.bounds(e as usize), r, d)
     }
 
     /// True when the entry's conditions beyond its box (TCP flags, L4) hold for every
     /// packet of the region.
     fn conditions_hold(&self, e: u32, r: &Region) -> bool {
-        let e = &self.entries[e as usize];
-        (e.tcp_flags.0 == 0 || r.flags) && (!e.needs_l4 || r.l4)
+        let e = e as usize;
+        (self.entries.tcp_flags(e).0 == 0 || r.flags) && (!self.entries.needs_l4(e) || r.l4)
     }
 
     /// True when the entry matches every packet of the region.
     #[inline(always)]
     fn decides(&self, e: u32, r: &Region) -> bool {
-        let x = &self.entries[e as usize];
+        let x = self.entries.bounds(e as usize);
         // The box first: most entries of a list miss the region in its first
         // dimension, and the conditions are further into the entry.
         // Slices of the family's dimensions zipped: no bounds check per dimension.
-        let nd = self.dims.len();
-        let los = x.lo[..nd].iter().zip(&r.lo[..nd]);
-        let his = x.hi[..nd].iter().zip(&r.hi[..nd]);
+        let los = x.lo.iter().zip(&r.lo);
+        let his = x.hi.iter().zip(&r.hi);
         los.zip(his)
             .all(|((xl, rl), (xh, rh))| xl <= rl && xh >= rh)
             && self.conditions_hold(e, r)
@@ -575,9 +601,8 @@ impl<'a> Builder<'a> {
     fn any_meet(&self, list: &[u32], region: &Region) -> bool {
         list.iter().enumerate().any(|(i, &x)| {
             list[i + 1..].iter().any(|&y| {
-                let (ex, ey) = (&self.entries[x as usize], &self.entries[y as usize]);
-                let (mx, vx) = ex.tcp_flags;
-                let (my, vy) = ey.tcp_flags;
+                let (mx, vx) = self.entries.tcp_flags(x as usize);
+                let (my, vy) = self.entries.tcp_flags(y as usize);
                 let flags = region.flags || (vx ^ vy) & mx & my == 0;
                 flags
                     && (0..self.dims.len()).all(|d| {
@@ -628,9 +653,9 @@ impl<'a> Builder<'a> {
             let (first, ranges) = slots.split_at_mut(1);
             first[0] = e;
             // The entry looked up once, not once per dimension.
-            let x = &self.entries[e as usize];
+            let x = self.entries.bounds(e as usize);
             for (pair, &(d, mask)) in ranges.chunks_exact_mut(2).zip(partial) {
-                let (a, b) = clipped(x, region, d);
+                let (a, b) = clipped(&x, region, d);
                 pair[0] = a & mask;
                 pair[1] = b & mask;
             }
@@ -645,17 +670,18 @@ impl<'a> Builder<'a> {
         // On the stack (at most PRUNE_MAX entries): no allocation per pruned list.
         let mut kept: SmallVec<[u32; PRUNE_MAX]> = SmallVec::new();
         for &x in list.iter() {
-            let ex = &self.entries[x as usize];
+            let ex = self.entries.bounds(x as usize);
+            let x_tests = self.entries.tests(x as usize);
             // The boxes first: most pairs part in the first dimension, and the
             // conditions are at the entries' far end.
             let hidden = kept.iter().any(|&y| {
-                let ey = &self.entries[y as usize];
+                let ey = self.entries.bounds(y as usize);
+                let y_tests = self.entries.tests(y as usize);
                 (0..nd).all(|d| {
-                    let (xa, xb) = clipped(ex, region, d);
-                    let (ya, yb) = clipped(ey, region, d);
+                    let (xa, xb) = clipped(&ex, region, d);
+                    let (ya, yb) = clipped(&ey, region, d);
                     ya <= xa && xb <= yb
-                }) && (self.conditions_hold(y, region)
-                    || (ey.tcp_flags == ex.tcp_flags && ey.needs_l4 == ex.needs_l4))
+                }) && (self.conditions_hold(y, region) || y_tests == x_tests)
             });
             if !hidden {
                 kept.push(x);
@@ -688,11 +714,12 @@ impl<'a> Builder<'a> {
         // byte are scored by.
         let (mut tested, mut needs) = (0usize, 0usize);
         for &e in list {
-            let x = &self.entries[e as usize];
-            tested += usize::from(x.tcp_flags.0 != 0);
-            needs += usize::from(x.needs_l4);
+            let x = self.entries.bounds(e as usize);
+            let (flags, l4) = self.entries.tests(e as usize);
+            tested += usize::from(flags.0 != 0);
+            needs += usize::from(l4);
             for (st, &(d, _)) in stats.iter_mut().zip(open) {
-                let (a, b) = clipped(x, region, d);
+                let (a, b) = clipped(&x, region, d);
                 st.add(a, b, (region.lo[d], region.hi[d]));
             }
         }
@@ -707,7 +734,7 @@ impl<'a> Builder<'a> {
             if tested > 0 {
                 tests.extend(
                     list.iter()
-                        .map(|&e| self.entries[e as usize].tcp_flags)
+                        .map(|&e| self.entries.tcp_flags(e as usize))
                         .filter(|f| f.0 != 0),
                 );
             }
@@ -854,7 +881,7 @@ impl<'a> Builder<'a> {
                 r.l4 = true;
                 groups.clear(r, None);
                 let complete = list.iter().copied();
-                groups.push(0, complete.filter(|&e| !self.entries[e as usize].needs_l4));
+                groups.push(0, complete.filter(|&e| !self.entries.needs_l4(e as usize)));
                 // The byte is 0 or 1; 2..=255 never occur and go with 1.
                 groups.push(1, list.iter().copied());
             }
@@ -872,7 +899,7 @@ impl<'a> Builder<'a> {
         let mut r = *region;
         r.flags = true;
         let accepts = |e: u32, v: u32| {
-            let (mask, value) = self.entries[e as usize].tcp_flags;
+            let (mask, value) = self.entries.tcp_flags(e as usize);
             v as u8 & mask == value
         };
         groups.clear(r, None);

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use crate::{
     ir::{
-        classifier::{Dim, Entry, Group, MAX_DIMS},
+        classifier::{Dim, Entries, Entry, Group, MAX_DIMS},
         AddrMatch, AddrSet, PortMatch, Program, RuleMatch, SetId,
     },
     syntax::ast::Family,
@@ -348,8 +348,8 @@ impl SpanFold {
 pub(super) const HALVES_MIN: usize = 8192;
 
 /// The entries of `rules[range]` for family `f` dealt into their groups (in `Group as
-/// usize` order), each list in rule order: what [`deal`] gives for the whole list
-/// under its [`AddrSpan`]. Runs of at least `halves_min` rules are made in two halves,
+/// usize` order), each list in rule order and in the tries' form ([`Entries`]): what
+/// [`deal`] gives for the whole list under its [`AddrSpan`]. Runs of at least `halves_min` rules are made in two halves,
 /// the second on a thread beside: first the span, from the rules
 /// ([`SpanFold::of_rules`], each half's folded on its thread, then joined), then
 /// each half's entries straight into its groups, and each group's second half
@@ -361,25 +361,24 @@ pub(super) fn dealt_in_halves(
     range: Range<usize>,
     f: Family,
     halves_min: usize,
-) -> [Vec<Entry>; 3] {
+) -> [Entries; 3] {
     let folded = |part: Range<usize>| SpanFold::of_rules(sets, prog, part, f);
+    let nd = Dim::of(f).len();
     let dealt = |part: Range<usize>, span: AddrSpan, room: usize| {
-        let mut groups: [Vec<Entry>; 3] = Default::default();
         // Room for the whole part in each group: only what is written is touched
         // (one group may hold almost all, which one is not known ahead).
-        for list in &mut groups {
-            list.reserve_exact(room);
-        }
+        let mut groups: [Entries; 3] = std::array::from_fn(|_| Entries::with_room(nd, room));
         push_entries(sets, prog, part, f, |e| {
-            groups[group_of(&e, f, span) as usize].push(e)
+            groups[group_of(&e, f, span) as usize].push(&e)
         });
         groups
     };
+    let none = || std::array::from_fn(|_| Entries::with_room(nd, 0));
     if range.len() < halves_min.max(2) {
         let (fold, any) = folded(range.clone());
         return match any {
             true => dealt(range.clone(), fold.span(), range.len()),
-            false => Default::default(),
+            false => none(),
         };
     }
     let mid = range.start + range.len() / 2;
@@ -389,7 +388,7 @@ pub(super) fn dealt_in_halves(
         (first, second.join())
     });
     if !any_a && !any_b {
-        return Default::default();
+        return none();
     }
     let span = a.then(b).span();
     let (mut first, second) = std::thread::scope(|s| {
@@ -427,30 +426,20 @@ pub(super) fn addr_span(entries: &[Entry], f: Family) -> AddrSpan {
 }
 
 /// The entries `all` (in rule order) dealt into their groups under `span` (in `Group
-/// as usize` order), each list in rule order: what [`group_of`] gives for each. The
-/// largest group's list is `all` itself, compacted in place, the others are copied
-/// out: each list is written once, never the whole run twice.
-pub(super) fn deal(mut all: Vec<Entry>, f: Family, span: AddrSpan) -> [Vec<Entry>; 3] {
+/// as usize` order), each list in rule order and in the tries' form ([`Entries`]):
+/// what [`group_of`] gives for each. `all` is dropped as they are made, not held
+/// while their tries are built.
+pub(super) fn deal(all: Vec<Entry>, f: Family, span: AddrSpan) -> [Entries; 3] {
     let of: Vec<Group> = all.iter().map(|e| group_of(e, f, span)).collect();
     let mut sizes = [0usize; 3];
     for &g in &of {
         sizes[g as usize] += 1;
     }
-    // The first of the largest: the order `build_tries` sorts the groups in.
-    let kept = (0..3).rev().max_by_key(|&g| sizes[g]).unwrap_or(0);
-    let mut groups: [Vec<Entry>; 3] = Default::default();
-    for g in (0..3).filter(|&g| g != kept && sizes[g] > 0) {
-        let mut list = Vec::with_capacity(sizes[g]);
-        let of_g = all.iter().zip(&of).filter(|(_, &x)| x as usize == g);
-        list.extend(of_g.map(|(e, _)| e.clone()));
-        groups[g] = list;
+    let nd = Dim::of(f).len();
+    let mut groups: [Entries; 3] = std::array::from_fn(|g| Entries::with_room(nd, sizes[g]));
+    for (e, g) in all.iter().zip(of) {
+        groups[g as usize].push(e);
     }
-    let mut at = 0;
-    all.retain(|_| {
-        at += 1;
-        of[at - 1] as usize == kept
-    });
-    groups[kept] = all;
     groups
 }
 

@@ -8,7 +8,7 @@
 
 use smallvec::SmallVec;
 
-use crate::ir::classifier::{Entry, MAX_DIMS};
+use crate::ir::classifier::{Bounds, MAX_DIMS};
 
 /// The part of the key space a node stands for: per dimension the values `lo..=hi`
 /// and how many of its bytes (most significant first) are fixed; whether the TCP
@@ -23,9 +23,9 @@ pub(super) struct Region {
     pub(super) l4: bool,
 }
 
-/// Entry `x`'s range in dimension `d` of region `r`.
+/// The range of an entry of bounds `x` in dimension `d` of region `r`.
 #[inline(always)]
-pub(super) fn clipped(x: &Entry, r: &Region, d: usize) -> (u32, u32) {
+pub(super) fn clipped(x: &Bounds, r: &Region, d: usize) -> (u32, u32) {
     (x.lo[d].max(r.lo[d]), x.hi[d].min(r.hi[d]))
 }
 

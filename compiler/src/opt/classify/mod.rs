@@ -54,7 +54,7 @@ use std::ops::Range;
 
 use crate::{
     ir::{
-        classifier::{Classifier, Entry, Group, Trie},
+        classifier::{Classifier, Dim, Entries, Entry, Group, Trie},
         Action, Module, Program, Rule, Step,
     },
     syntax::ast::Family,
@@ -203,7 +203,10 @@ pub fn apply(module: &mut Module, planned: Vec<Vec<Step>>) {
 fn count_range(sets: &Sets, prog: &Program, range: Range<usize>, id: &mut u32) -> Vec<Step> {
     let mut tries = Vec::new();
     for f in [Family::V4, Family::V6] {
-        let es = entries::entries(sets, prog, range.clone(), f);
+        let es = Entries::of(
+            &entries::entries(sets, prog, range.clone(), f),
+            Dim::of(f).len(),
+        );
         if es.is_empty() {
             continue;
         }
@@ -333,7 +336,8 @@ const THREAD_MIN: usize = 1024;
 fn one_trie(f: Family, all: &[Entry]) -> Result<(Trie, bool), BuildError> {
     let budget = SMALL_WORK * all.len() + (1 << 16);
     let (mode, halves_min) = (build::Mode::First, build::ALONE_HALVES_MIN);
-    build::build_trie_halving(f, Group::All, all, mode, budget, halves_min)
+    let table = Entries::of(all, Dim::of(f).len());
+    build::build_trie_halving(f, Group::All, table, mode, budget, halves_min)
 }
 
 /// Builds the tries of `rules[range]`: per family, one trie for a small family whose
@@ -347,7 +351,7 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
         // acl1_100000's classify on one core while the other idled).
         if range.len() >= entries::HALVES_MIN {
             let dealt = entries::dealt_in_halves(sets, prog, range.clone(), f, entries::HALVES_MIN);
-            let n: usize = dealt.iter().map(Vec::len).sum();
+            let n: usize = dealt.iter().map(Entries::len).sum();
             if n == 0 {
                 continue;
             }
@@ -377,7 +381,7 @@ fn build_tries(sets: &Sets, prog: &Program, range: Range<usize>) -> Result<Vec<T
 
 /// The tries of the groups of family `f` that have entries (`dealt`, in `Group as
 /// usize` order).
-fn group_tries(f: Family, dealt: [Vec<Entry>; 3]) -> Result<Vec<Trie>, BuildError> {
+fn group_tries(f: Family, dealt: [Entries; 3]) -> Result<Vec<Trie>, BuildError> {
     let groups = [Group::BySrc, Group::ByDst, Group::Wide]
         .into_iter()
         .zip(dealt);
@@ -385,9 +389,9 @@ fn group_tries(f: Family, dealt: [Vec<Entry>; 3]) -> Result<Vec<Trie>, BuildErro
     // one of at least [`THREAD_MIN`] entries on a thread of its own (a 100k-rule
     // run spends most of its compile here; the machine's other cores would
     // otherwise idle), the small ones here after it.
-    let mut groups: Vec<(Group, Vec<Entry>)> = groups.filter(|(_, es)| !es.is_empty()).collect();
+    let mut groups: Vec<(Group, Entries)> = groups.filter(|(_, es)| !es.is_empty()).collect();
     groups.sort_by_key(|(_, es)| std::cmp::Reverse(es.len()));
-    let build_one = |(group, es): (Group, Vec<Entry>)| {
+    let build_one = |(group, es): (Group, Entries)| {
         let budget = MAX_WORK.saturating_mul(es.len()).saturating_add(WORK_BASE);
         build::build_trie(f, group, es, build::Mode::First, budget)
     };

@@ -268,6 +268,7 @@ fn entries_made_in_halves_deal_as_the_whole_list() {
                         .filter(|e| entries::group_of(e, f, span) == *g)
                         .cloned()
                         .collect();
+                    let want = Entries::of(&want, Dim::of(f).len());
                     assert_eq!(dealt[k], want, "{f:?} {g:?} {range:?}");
                     assert_eq!(whole[k], want, "{f:?} {g:?} {range:?}");
                 }
@@ -370,7 +371,7 @@ fn a_trie_built_in_halves_is_the_trie_built_whole() {
         build::build_trie_halving(
             Family::V4,
             Group::BySrc,
-            &es,
+            Entries::of(&es, 5),
             build::Mode::First,
             budget,
             halves_min,
@@ -410,7 +411,7 @@ fn a_short_runs_one_trie_is_built_in_halves() {
     let whole = build::build_trie(
         Family::V4,
         Group::All,
-        es.clone(),
+        Entries::of(&es, 5),
         build::Mode::First,
         budget,
     );
@@ -605,7 +606,8 @@ fn a_trie_finds_the_first_entry_that_matches() {
 /// The V4 trie of `es` for the first match, in halves from `halves_min` entries.
 fn first_trie(es: &[Entry], halves_min: usize) -> crate::ir::classifier::Trie {
     let (mode, budget) = (build::Mode::First, usize::MAX / 2);
-    build::build_trie_halving(Family::V4, Group::All, es, mode, budget, halves_min)
+    let table = Entries::of(es, 5);
+    build::build_trie_halving(Family::V4, Group::All, table, mode, budget, halves_min)
         .expect("builds")
         .0
 }
