@@ -240,8 +240,8 @@ pub fn exit_now(code: i32) -> ! {
 /// pages to a child: the kernel frees them at about 0.5 µs a page, 2 ms for 16 MiB,
 /// against ~0.1 ms to start the child. A one-address update of a million-element
 /// set peaks at 36 MiB and its exit took 3-8 ms before its parent saw it end
-/// (docs/benchmarks.md, "One element of a million-element set, twenty-first pass");
-/// the 1k re-apply (under 16 MiB) does not start one.
+/// (docs/benchmarks.md, "One element of a million-element set: the process's end,
+/// twenty-first pass"); the 1k re-apply (under 16 MiB) does not start one.
 pub const FREE_ELSEWHERE_FROM_KIB: i64 = 16 << 10;
 
 /// The process's peak resident set in KiB (0 when it cannot be read).
