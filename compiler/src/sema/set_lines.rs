@@ -352,6 +352,15 @@ pub(super) fn radix_sort_bytes(keys: &mut Vec<u32>, differ: u32) {
         }
         std::mem::swap(keys, &mut other);
     }
+    // After an odd number of passes the keys are in the list as long as they are; put
+    // back into the one given, they keep its room, into which a streamed read's
+    // spanning lines are inserted ([`insert_all_sorted`]) where a full list would be
+    // reallocated and copied whole (a copy into pages already touched, against 2 MB
+    // of fresh pages for half a million addresses).
+    if bytes.len() % 2 == 1 {
+        other.copy_from_slice(keys);
+        std::mem::swap(keys, &mut other);
+    }
 }
 
 /// A line of a set file ([`file_lines`]).

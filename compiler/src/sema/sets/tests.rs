@@ -474,6 +474,28 @@ fn sort_addrs_sorts_as_sort_unstable() {
     }
 }
 
+/// The sorted addresses keep the room the list had, whichever buffer the last pass
+/// wrote: a streamed read inserts its spanning lines into that room
+/// (`insert_all_sorted`), which a list as long as its addresses would reallocate and
+/// copy whole (2 MB of a million-line file's half, its pages faulted in again).
+#[test]
+fn sort_addrs_keeps_the_room_given() {
+    // One, two, three and four bytes that differ: passes of either parity.
+    for mask in [0xffu32, 0xffff, 0xff_ffff, !0] {
+        let n = 10_000u32;
+        let mut addrs = Vec::with_capacity(3 * n as usize);
+        addrs.extend((0..n).map(|i| i.wrapping_mul(2_654_435_761) & mask));
+        let room = addrs.capacity();
+        sort_addrs(&mut addrs);
+        assert!(addrs.is_sorted(), "{mask:#x}");
+        assert!(
+            addrs.capacity() >= room,
+            "{mask:#x}: room {room} became {}",
+            addrs.capacity()
+        );
+    }
+}
+
 #[test]
 fn sort_packed_sorts_as_sort_unstable() {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
