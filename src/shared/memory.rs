@@ -2,8 +2,7 @@
 //! KiB placed where larger ones go, [`Placed`], and asked for through its plain calls
 //! where they align enough, [`plain`]), glibc's own arenas kept to one,
 //! handing freed pages back to the kernel between an apply's stages, and ending a
-//! command at once when its work is done and written (a large one's pages left to a
-//! child to free, so that its caller does not wait for them). Invariant: every block is
+//! command at once when its work is done and written. Invariant: every block is
 //! mimalloc's, at least as large as asked and as aligned; placing changes only which
 //! of its pages a block lies in.
 //!
@@ -223,101 +222,12 @@ pub fn purge_at_once() {
 /// no exit handlers (mimalloc's returns every page to the kernel one `madvise` at a
 /// time). Only for a command whose work is done and written. A flush that fails ends
 /// it as any failed write to standard output does (`stdout::failed`), not with `code`.
-/// A process that held [`FREE_ELSEWHERE_FROM_KIB`] or more leaves the freeing of its
-/// pages to a child ([`free_pages_elsewhere`]).
 pub fn exit_now(code: i32) -> ! {
     if let Err(e) = std::io::stdout().flush() {
         super::stdout::failed(&e)
     }
-    if peak_resident_kib() >= FREE_ELSEWHERE_FROM_KIB {
-        free_pages_elsewhere();
-    }
     // SAFETY: _exit has no preconditions; nothing is left to run or write.
     unsafe { libc::_exit(code) }
-}
-
-/// Peak resident set (KiB) from which [`exit_now`] leaves the freeing of the process's
-/// pages to a child: the kernel frees them at about 0.5 µs a page, 2 ms for 16 MiB,
-/// against ~0.1 ms to start the child. A one-address update of a million-element
-/// set peaks at 36 MiB and its exit took 3-8 ms before its parent saw it end
-/// (docs/benchmarks.md, "One element of a million-element set: the process's end,
-/// twenty-first pass"); the 1k re-apply (under 16 MiB) does not start one.
-pub const FREE_ELSEWHERE_FROM_KIB: i64 = 16 << 10;
-
-/// The process's peak resident set in KiB (0 when it cannot be read).
-fn peak_resident_kib() -> i64 {
-    // SAFETY: getrusage writes one `rusage` into the zeroed value it is given.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        match libc::getrusage(libc::RUSAGE_SELF, &mut u) {
-            0 => u.ru_maxrss,
-            _ => 0,
-        }
-    }
-}
-
-/// Bytes of the stack [`outlive`] runs on.
-const OUTLIVING_STACK: usize = 64 << 10;
-
-/// Makes the process's exit quick to see: the kernel frees an address space's pages
-/// when its last user ends, and a parent waiting for this process sees it end only
-/// after that (`exit_mmap`: 3-8 ms for a million-element set's update). Started here,
-/// a child sharing the address space (`CLONE_VM`, nothing else shared) is that last
-/// user: it waits until this process has ended (killed when its parent does,
-/// `PR_SET_PDEATHSIG`) and ends, freeing the pages, while the waiting parent goes
-/// on. Every descriptor is closed first, so the child holds none (the store's lock,
-/// a pipe's write end, the set maps are let go as this process's exit lets them go);
-/// it holds the address space only. Called only by [`exit_now`], right before
-/// `_exit`: nothing of the process runs after it. Whatever fails leaves the freeing
-/// to this process's exit, as before.
-pub fn free_pages_elsewhere() {
-    // SAFETY: close_range takes no pointers; closing every descriptor is what the
-    // exit that follows does (stdout is flushed, nothing is written after).
-    if unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) } != 0 {
-        return;
-    }
-    // SAFETY: a fresh private mapping, used only as the child's stack and never
-    // unmapped (the process ends right after).
-    let stack = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            OUTLIVING_STACK,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-            -1,
-            0,
-        )
-    };
-    if stack == libc::MAP_FAILED {
-        return;
-    }
-    // SAFETY: the child runs `outlive` on the stack above (it grows down from its
-    // top, 16-byte aligned as mapped), sharing only the address space, in which it
-    // reads nothing but its argument; a failed clone returns -1 and starts nothing.
-    unsafe {
-        let top = stack.cast::<u8>().add(OUTLIVING_STACK).cast();
-        let parent = libc::getpid() as usize as *mut libc::c_void;
-        libc::clone(outlive, top, libc::CLONE_VM | libc::SIGCHLD, parent);
-    }
-}
-
-/// The child of [`free_pages_elsewhere`]: killed when its parent (`parent`, the pid
-/// given as the argument) ends, or ends at once when that already happened. Raw system
-/// calls only: it runs on the parent's thread-local storage, beside the parent's exit.
-extern "C" fn outlive(parent: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: system calls without pointers; the loop ends with the kill.
-    unsafe {
-        libc::syscall(libc::SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        // Set after the parent ended (it was reparented): nothing will kill it.
-        if libc::syscall(libc::SYS_getppid) == parent as usize as libc::c_long {
-            loop {
-                let none = std::ptr::null::<libc::c_void>();
-                libc::syscall(libc::SYS_ppoll, none, 0, none, none, 0);
-            }
-        }
-        libc::syscall(libc::SYS_exit_group, 0);
-    }
-    0
 }
 
 #[cfg(test)]
@@ -513,68 +423,5 @@ mod tests {
             all_started.wait();
             assert_eq!(glibc_arenas(), before, "threads alive at once took arenas");
         });
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod elsewhere_tests {
-    /// Waits for `pid` (-1: any child); its wait status, or `None` when there is none.
-    fn reaped(pid: libc::pid_t) -> Option<(libc::pid_t, libc::c_int)> {
-        let mut status = 0;
-        // SAFETY: waitpid writes one int into `status`.
-        let got = unsafe { libc::waitpid(pid, &mut status, 0) };
-        (got > 0).then_some((got, status))
-    }
-
-    /// The process that frees its pages elsewhere (here 32 MiB written, then
-    /// `free_pages_elsewhere` and `_exit(7)`) ends with its code, and a child of its
-    /// own ends after it. Run in a forked reaper that takes the orphans
-    /// (`PR_SET_CHILD_SUBREAPER`), so that no wait here takes another test's child;
-    /// the forked processes make system calls only (the test binary has threads).
-    /// Without the child the reaper finds no second process to reap (exit 3).
-    #[test]
-    fn a_process_ending_leaves_its_pages_to_a_child_that_ends_after_it() {
-        const LARGE: usize = 32 << 20;
-        // SAFETY: fork; both children make only system calls and end with `_exit`.
-        let reaper = unsafe { libc::fork() };
-        assert!(reaper >= 0);
-        if reaper == 0 {
-            unsafe {
-                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-                let large = libc::fork();
-                if large == 0 {
-                    let p = libc::mmap(
-                        std::ptr::null_mut(),
-                        LARGE,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                        -1,
-                        0,
-                    );
-                    if p != libc::MAP_FAILED {
-                        p.cast::<u8>().write_bytes(1, LARGE);
-                    }
-                    super::free_pages_elsewhere();
-                    libc::_exit(7);
-                }
-                let code = match reaped(large) {
-                    Some((_, s)) if libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 7 => {
-                        match reaped(-1) {
-                            Some((other, _)) if other != large => 0,
-                            _ => 3,
-                        }
-                    }
-                    _ => 2,
-                };
-                libc::_exit(code);
-            }
-        }
-        let (_, status) = reaped(reaper).expect("the reaper");
-        assert!(libc::WIFEXITED(status), "the reaper ended by a signal");
-        assert_eq!(
-            libc::WEXITSTATUS(status),
-            0,
-            "2: the process's own code lost; 3: no child outlived it"
-        );
     }
 }
