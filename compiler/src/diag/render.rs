@@ -18,7 +18,7 @@ use miette::{
 };
 
 use super::{is_invisible, totals, Diagnostic, Label, Severity, Span};
-use lines::LineIndex;
+use lines::LineStarts;
 
 mod lines;
 
@@ -45,7 +45,7 @@ struct Rendered<'a> {
 /// read (several per report), and a `NamedSource` needs its own copy of the text, so
 /// each report cost a pass over the whole file: many reports on a big file were
 /// quadratic. This one starts miette's scan at the start of a line a little above the
-/// span (from an index of the line starts made once per [`render`], [`LineIndex`]) and moves the result
+/// span (from the [`LineStarts`] found once per [`render`]) and moves the result
 /// back into place. After more line breaks than `context_lines_before`, miette's scan
 /// state no longer depends on what came before except for line numbers and offsets,
 /// which are shifted by the lines and bytes skipped; so every read, and every report,
@@ -54,11 +54,11 @@ struct Windowed<'a> {
     name: &'a str,
     text: &'a [u8],
     /// Where each line starts, with miette's line breaks (`\n`, `\r\n`, lone `\r`).
-    lines: &'a LineIndex<'a>,
+    lines: &'a LineStarts<'a>,
 }
 
 /// Where line `k` ends, without its line break.
-fn line_end(text: &[u8], lines: &LineIndex<'_>, k: usize) -> usize {
+fn line_end(text: &[u8], lines: &LineStarts<'_>, k: usize) -> usize {
     let start = lines.start(k);
     let mut end = lines.get(k + 1).unwrap_or(text.len());
     while end > start && matches!(text[end - 1], b'\n' | b'\r') {
@@ -194,19 +194,19 @@ fn excerpt<'a>(
     d: &Diagnostic,
     name: &'a str,
     src: &str,
-    line_index: &LineIndex<'_>,
+    line_starts: &LineStarts<'_>,
 ) -> (Excerpt<'a>, Vec<Label>) {
     let bytes = src.as_bytes();
     // Each label cut to its first line, grouped by line; with the line before and the
     // line after each, for context.
     let mut by_line: BTreeMap<usize, Vec<(usize, usize, usize)>> = BTreeMap::new();
-    let last_line = line_index.count() - 1;
+    let last_line = line_starts.count() - 1;
     for (i, l) in d.labels.iter().enumerate() {
-        let k = line_index.line_of(l.span.start);
+        let k = line_starts.line_of(l.span.start);
         let end = l
             .span
             .end
-            .min(line_end(bytes, line_index, k))
+            .min(line_end(bytes, line_starts, k))
             .max(l.span.start);
         by_line.entry(k).or_default().push((i, l.span.start, end));
         for near in [k.saturating_sub(1), (k + 1).min(last_line)] {
@@ -221,7 +221,7 @@ fn excerpt<'a>(
         if !text.is_empty() {
             text.push('\n');
         }
-        let (ls, le) = (line_index.start(k), line_end(bytes, line_index, k));
+        let (ls, le) = (line_starts.start(k), line_end(bytes, line_starts, k));
         // The window is around the primary label when it is on this line, else
         // around the first label; labels outside it point at its cut ends.
         let lo = labels
@@ -291,16 +291,16 @@ fn excerpt<'a>(
 /// lines of each other (miette shows every line between labels it puts in one
 /// snippet), and every line it may show — those, and one line of context each side —
 /// short and printable, ended by `\n` or `\r\n` (miette prints a lone `\r` raw).
-fn plain(d: &Diagnostic, src: &str, line_index: &LineIndex<'_>) -> bool {
+fn plain(d: &Diagnostic, src: &str, line_starts: &LineStarts<'_>) -> bool {
     let bytes = src.as_bytes();
-    let last = line_index.count() - 1;
+    let last = line_starts.count() - 1;
     let lines = d.labels.iter().map(|l| {
-        let first = line_index.line_of(l.span.start);
+        let first = line_starts.line_of(l.span.start);
         (
             first,
             // A label that takes in a line break ends on the next line, and miette
             // shows a line of context after that one too.
-            line_index.line_of(l.span.end.max(l.span.start)).max(first),
+            line_starts.line_of(l.span.end.max(l.span.start)).max(first),
         )
     });
     let (Some(first), Some(end)) = (lines.clone().map(|l| l.0).min(), lines.map(|l| l.1).max())
@@ -309,8 +309,8 @@ fn plain(d: &Diagnostic, src: &str, line_index: &LineIndex<'_>) -> bool {
     };
     end - first <= MAX_PLAIN_LABEL_LINES
         && (first.saturating_sub(1)..=(end + 1).min(last)).all(|k| {
-            let (a, b) = (line_index.start(k), line_end(bytes, line_index, k));
-            let next = line_index.get(k + 1).unwrap_or(bytes.len());
+            let (a, b) = (line_starts.start(k), line_end(bytes, line_starts, k));
+            let next = line_starts.get(k + 1).unwrap_or(bytes.len());
             b - a <= MAX_PLAIN_LINE_BYTES
                 && src[a..b].chars().all(|c| c == '\t' || !is_invisible(c))
                 && matches!(&bytes[b..next], b"" | b"\n" | b"\r\n")
@@ -421,20 +421,20 @@ fn render_with(diags: &[Diagnostic], name: &str, src: &str, color: bool, windowe
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
-    let line_index = LineIndex::new(src.as_bytes());
+    let line_starts = LineStarts::new(src.as_bytes());
     // A file name may hold anything; miette prints it in every header.
     let name = &*super::escaped(name);
     for d in diags {
         super::debug_check_severity(d);
         let d = clamped(d, src);
-        let (d, source): (Diagnostic, Box<dyn SourceCode>) = if !plain(&d, src, &line_index) {
-            let (ex, labels) = excerpt(&d, name, src, &line_index);
+        let (d, source): (Diagnostic, Box<dyn SourceCode>) = if !plain(&d, src, &line_starts) {
+            let (ex, labels) = excerpt(&d, name, src, &line_starts);
             (Diagnostic { labels, ..d }, Box::new(ex))
         } else if windowed {
             let w = Windowed {
                 name,
                 text: src.as_bytes(),
-                lines: &line_index,
+                lines: &line_starts,
             };
             (d, Box::new(w))
         } else {

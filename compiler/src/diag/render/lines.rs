@@ -4,8 +4,8 @@
 //! at most one block.
 //!
 //! Invariant: every answer is the one a table of all the line starts would give
-//! ([`LineIndex::get`] its `k`th entry, [`LineIndex::count`] its length,
-//! [`LineIndex::line_of`] the last entry at or before an offset). Building it reads
+//! ([`LineStarts::get`] its `k`th entry, [`LineStarts::count`] its length,
+//! [`LineStarts::line_of`] the index of the last entry at or before an offset). Building it reads
 //! the text once and allocates one count per block, not one per line: a table of a
 //! 100,000-line file was 800 KB grown push by push, most of the time of the one
 //! warning a first apply prints.
@@ -14,7 +14,7 @@
 const BLOCK: usize = 1024;
 
 /// Counts of line breaks before each block of a text (see the module docs).
-pub(super) struct LineIndex<'a> {
+pub(super) struct LineStarts<'a> {
     text: &'a [u8],
     block: usize,
     /// Line breaks before each block's first byte, and after the last block, the
@@ -22,7 +22,7 @@ pub(super) struct LineIndex<'a> {
     before: Vec<usize>,
 }
 
-impl<'a> LineIndex<'a> {
+impl<'a> LineStarts<'a> {
     pub(super) fn new(text: &'a [u8]) -> Self {
         Self::with_block(text, BLOCK)
     }

@@ -213,11 +213,11 @@ fn totals_count_what_was_left_out() {
     assert!(out.ends_with("f.sk: 5 errors, 0 warnings\n"), "{out}");
 }
 
-/// The line index answers as a table of the line starts a walk byte by byte finds
+/// The line starts kept by block answer as the table of them a walk byte by byte finds
 /// (`\n`, `\r\n` and a lone `\r` each end a line), with blocks of every size from one
 /// byte (a `\r\n` split between blocks) to more than the text.
 #[test]
-fn the_line_index_answers_as_a_byte_walks_table() {
+fn line_starts_by_block_answer_as_a_byte_walks_table() {
     fn walked(text: &[u8]) -> Vec<usize> {
         let mut starts = vec![0];
         let mut i = 0;
@@ -251,7 +251,7 @@ fn the_line_index_answers_as_a_byte_walks_table() {
     {
         let (text, table) = (src.as_bytes(), walked(src.as_bytes()));
         for block in [1, 2, 3, 7, 64, 4096] {
-            let lines = lines::LineIndex::with_block(text, block);
+            let lines = lines::LineStarts::with_block(text, block);
             assert_eq!(lines.count(), table.len(), "{src:?} {block}");
             for k in 0..=table.len() {
                 assert_eq!(lines.get(k), table.get(k).copied(), "{src:?} {block} {k}");
