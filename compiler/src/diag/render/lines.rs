@@ -5,10 +5,10 @@
 //!
 //! Invariant: every answer is the one a table of all the line starts would give
 //! ([`LineStarts::get`] its `k`th entry, [`LineStarts::count`] its length,
-//! [`LineStarts::line_of`] the index of the last entry at or before an offset). Building it reads
-//! the text once and allocates one count per block, not one per line: a table of a
-//! 100,000-line file was 800 KB grown push by push, most of the time of the one
-//! warning a first apply prints.
+//! [`LineStarts::line_of`] the index of the last entry at or before an offset).
+//! Building it reads the text once and allocates one count per block, not one per
+//! line: a table of a 100,000-line file was 800 KB grown push by push, most of the
+//! time of the one warning a first apply prints.
 
 /// Bytes of text per block.
 const BLOCK: usize = 1024;
