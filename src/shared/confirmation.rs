@@ -401,6 +401,7 @@ pub fn install_previous(
         name,
         source_file: &prev.source_file,
         source: &prev.text,
+        shared_source: None,
         netns,
         dry_run: false,
         attach: Default::default(),

@@ -218,7 +218,7 @@ fn show_reports_what_the_kernel_runs_when_it_is_not_the_recorded_rules() {
     let store =
         open_store(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet).expect("store");
     let mut m = store.manifest(&name).expect("read").expect("installed");
-    m.source_text = Some(std::fs::read_to_string(&b).unwrap());
+    m.source_text = Some(std::sync::Arc::new(std::fs::read_to_string(&b).unwrap()));
     store.write_manifest(&mut m).expect("write manifest");
     drop(store);
     let bad = show(&name, &[]).expect_code(3);
@@ -237,7 +237,7 @@ fn show_reports_what_the_kernel_runs_when_it_is_not_the_recorded_rules() {
     assert_ne!(p["kernel_tag"], p["compiled_tag"], "{v}");
 
     // A hook that lost its program is a mismatch too.
-    m.source_text = Some(std::fs::read_to_string(&a).unwrap());
+    m.source_text = Some(std::sync::Arc::new(std::fs::read_to_string(&a).unwrap()));
     // One store open at a time in this process (it sets the umask).
     let store =
         open_store(Path::new(BPFFS), Duration::from_secs(60), LockWait::Quiet).expect("store");

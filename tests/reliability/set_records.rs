@@ -726,7 +726,7 @@ fn a_set_update_of_an_older_format_killed_anywhere_converges() {
         let mut m = store.manifest(&lab.name).unwrap().expect("installed");
         if format < sockc_runtime::store::SETS_FROM_MAPS_FORMAT {
             // Those formats keep the text with its `file` sets written out.
-            m.source_text = m.rule_text();
+            m.source_text = m.rule_text().map(std::sync::Arc::new);
         }
         m.format = format;
         store.write_manifest(&mut m).unwrap();

@@ -18,6 +18,9 @@ use miette::{
 };
 
 use super::{is_invisible, totals, Diagnostic, Label, Severity, Span};
+use lines::LineStarts;
+
+mod lines;
 
 /// Lines up to this many bytes, with nothing invisible in them, are shown as they are.
 const MAX_PLAIN_LINE_BYTES: usize = 240;
@@ -42,7 +45,7 @@ struct Rendered<'a> {
 /// read (several per report), and a `NamedSource` needs its own copy of the text, so
 /// each report cost a pass over the whole file: many reports on a big file were
 /// quadratic. This one starts miette's scan at the start of a line a little above the
-/// span (from a table of line starts made once per [`render`]) and moves the result
+/// span (from the [`LineStarts`] found once per [`render`]) and moves the result
 /// back into place. After more line breaks than `context_lines_before`, miette's scan
 /// state no longer depends on what came before except for line numbers and offsets,
 /// which are shifted by the lines and bytes skipped; so every read, and every report,
@@ -51,37 +54,14 @@ struct Windowed<'a> {
     name: &'a str,
     text: &'a [u8],
     /// Where each line starts, with miette's line breaks (`\n`, `\r\n`, lone `\r`).
-    line_starts: &'a [usize],
-}
-
-/// Starts of the lines of `text` as miette counts them.
-fn miette_line_starts(text: &[u8]) -> Vec<usize> {
-    let mut starts = vec![0];
-    // The breaks found with memchr: a byte-by-byte loop took 0.4 ms on a 10k-rule file
-    // for every render of a diagnostic.
-    let mut breaks = memchr::memchr2_iter(b'\n', b'\r', text);
-    while let Some(i) = breaks.next() {
-        if text[i] == b'\r' && text.get(i + 1) == Some(&b'\n') {
-            breaks.next();
-            starts.push(i + 2);
-        } else {
-            starts.push(i + 1);
-        }
-    }
-    starts
-}
-
-/// 0-based line holding byte `offset`.
-fn line_of(line_starts: &[usize], offset: usize) -> usize {
-    line_starts
-        .partition_point(|&s| s <= offset)
-        .saturating_sub(1)
+    lines: &'a LineStarts<'a>,
 }
 
 /// Where line `k` ends, without its line break.
-fn line_end(text: &[u8], line_starts: &[usize], k: usize) -> usize {
-    let mut end = line_starts.get(k + 1).copied().unwrap_or(text.len());
-    while end > line_starts[k] && matches!(text[end - 1], b'\n' | b'\r') {
+fn line_end(text: &[u8], lines: &LineStarts<'_>, k: usize) -> usize {
+    let start = lines.start(k);
+    let mut end = lines.get(k + 1).unwrap_or(text.len());
+    while end > start && matches!(text[end - 1], b'\n' | b'\r') {
         end -= 1;
     }
     end
@@ -97,9 +77,9 @@ impl SourceCode for Windowed<'_> {
         // The line holding the span's start, and the first line scanned: two more
         // lines up than the context needs, so that the scan meets more line breaks
         // before the span than it keeps (and the slice never starts at the span).
-        let line = line_of(self.line_starts, span.offset());
+        let line = self.lines.line_of(span.offset());
         let first = line.saturating_sub(context_lines_before + 2);
-        let base = self.line_starts[first];
+        let base = self.lines.start(first);
         let local = SourceSpan::new((span.offset() - base).into(), span.len());
         let c = <[u8] as SourceCode>::read_span(
             &self.text[base..],
@@ -214,15 +194,15 @@ fn excerpt<'a>(
     d: &Diagnostic,
     name: &'a str,
     src: &str,
-    line_starts: &[usize],
+    line_starts: &LineStarts<'_>,
 ) -> (Excerpt<'a>, Vec<Label>) {
     let bytes = src.as_bytes();
     // Each label cut to its first line, grouped by line; with the line before and the
     // line after each, for context.
     let mut by_line: BTreeMap<usize, Vec<(usize, usize, usize)>> = BTreeMap::new();
-    let last_line = line_starts.len() - 1;
+    let last_line = line_starts.count() - 1;
     for (i, l) in d.labels.iter().enumerate() {
-        let k = line_of(line_starts, l.span.start);
+        let k = line_starts.line_of(l.span.start);
         let end = l
             .span
             .end
@@ -241,7 +221,7 @@ fn excerpt<'a>(
         if !text.is_empty() {
             text.push('\n');
         }
-        let (ls, le) = (line_starts[k], line_end(bytes, line_starts, k));
+        let (ls, le) = (line_starts.start(k), line_end(bytes, line_starts, k));
         // The window is around the primary label when it is on this line, else
         // around the first label; labels outside it point at its cut ends.
         let lo = labels
@@ -311,16 +291,16 @@ fn excerpt<'a>(
 /// lines of each other (miette shows every line between labels it puts in one
 /// snippet), and every line it may show — those, and one line of context each side —
 /// short and printable, ended by `\n` or `\r\n` (miette prints a lone `\r` raw).
-fn plain(d: &Diagnostic, src: &str, line_starts: &[usize]) -> bool {
+fn plain(d: &Diagnostic, src: &str, line_starts: &LineStarts<'_>) -> bool {
     let bytes = src.as_bytes();
-    let last = line_starts.len() - 1;
+    let last = line_starts.count() - 1;
     let lines = d.labels.iter().map(|l| {
-        let first = line_of(line_starts, l.span.start);
+        let first = line_starts.line_of(l.span.start);
         (
             first,
             // A label that takes in a line break ends on the next line, and miette
             // shows a line of context after that one too.
-            line_of(line_starts, l.span.end.max(l.span.start)).max(first),
+            line_starts.line_of(l.span.end.max(l.span.start)).max(first),
         )
     });
     let (Some(first), Some(end)) = (lines.clone().map(|l| l.0).min(), lines.map(|l| l.1).max())
@@ -329,8 +309,8 @@ fn plain(d: &Diagnostic, src: &str, line_starts: &[usize]) -> bool {
     };
     end - first <= MAX_PLAIN_LABEL_LINES
         && (first.saturating_sub(1)..=(end + 1).min(last)).all(|k| {
-            let (a, b) = (line_starts[k], line_end(bytes, line_starts, k));
-            let next = line_starts.get(k + 1).copied().unwrap_or(bytes.len());
+            let (a, b) = (line_starts.start(k), line_end(bytes, line_starts, k));
+            let next = line_starts.get(k + 1).unwrap_or(bytes.len());
             b - a <= MAX_PLAIN_LINE_BYTES
                 && src[a..b].chars().all(|c| c == '\t' || !is_invisible(c))
                 && matches!(&bytes[b..next], b"" | b"\n" | b"\r\n")
@@ -441,7 +421,7 @@ fn render_with(diags: &[Diagnostic], name: &str, src: &str, color: bool, windowe
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
-    let line_starts = miette_line_starts(src.as_bytes());
+    let line_starts = LineStarts::new(src.as_bytes());
     // A file name may hold anything; miette prints it in every header.
     let name = &*super::escaped(name);
     for d in diags {
@@ -454,7 +434,7 @@ fn render_with(diags: &[Diagnostic], name: &str, src: &str, color: bool, windowe
             let w = Windowed {
                 name,
                 text: src.as_bytes(),
-                line_starts: &line_starts,
+                lines: &line_starts,
             };
             (d, Box::new(w))
         } else {

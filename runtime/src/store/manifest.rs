@@ -7,7 +7,7 @@
 //! still reads; a format that an older sockc would misread gets a new number, which
 //! that sockc refuses.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sockc_compiler::hooks::HookKind;
@@ -112,8 +112,10 @@ pub struct Manifest {
     ///
     /// Never serialized with the manifest: the store keeps it in a bulk record (its
     /// `bulk` module), and reads it from the JSON only in manifests of formats 1 to 3.
+    /// Shared: a first apply records the very text it compiled
+    /// (`ApplyRequest::shared_source`), not a copy of it (6 MB at 100,000 rules).
     #[serde(default, skip_serializing)]
-    pub source_text: Option<String>,
+    pub source_text: Option<Arc<String>>,
     /// The name the operator gave the rules (`apply --label`), shown beside the file
     /// they were applied from; `None` when none was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,7 +152,7 @@ impl Manifest {
     pub fn rule_text_and_sets(
         &self,
     ) -> Option<(&str, Option<sockc_compiler::standalone::RecordedSets>)> {
-        let text = self.source_text.as_deref()?;
+        let text = self.source_text.as_deref()?.as_str();
         let sets = (self.format >= SETS_FROM_MAPS_FORMAT).then(|| {
             sockc_compiler::standalone::RecordedSets::from_maps(&self.snapshot.map_contents)
         });

@@ -95,6 +95,8 @@ impl Store {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::store::DEFAULT_LOCK_TIMEOUT;
 
@@ -114,7 +116,7 @@ pub(super) mod tests {
             programs: Vec::new(),
             snapshot: Default::default(),
             socket_slots: Default::default(),
-            source_text: Some(text.to_string()),
+            source_text: Some(Arc::new(text.to_string())),
             label: None,
             instance: String::new(),
             residual: None,
@@ -146,7 +148,10 @@ pub(super) mod tests {
         assert_eq!(r.manifest.source_text, None, "the text was read");
         assert!(r.unread_text.is_some());
         let whole = store.with_text(&name, r).unwrap();
-        assert_eq!(whole.source_text.as_deref(), Some("xdp on lo { drop }"));
+        assert_eq!(
+            whole.source_text.as_deref().map(String::as_str),
+            Some("xdp on lo { drop }")
+        );
 
         // Replaced after the read ahead: refused, and the committed one read instead.
         let stale = read_ahead(bpffs, &name).unwrap();
@@ -156,7 +161,10 @@ pub(super) mod tests {
         assert!(!store.adopt(&name, stale), "a stale manifest was taken");
         let now = store.take_manifest(&name).unwrap().unwrap();
         assert_eq!(now.generation, 2, "a stale manifest read ahead was taken");
-        assert_eq!(now.source_text.as_deref(), Some("xdp on lo { allow }"));
+        assert_eq!(
+            now.source_text.as_deref().map(String::as_str),
+            Some("xdp on lo { allow }")
+        );
         crate::store::pins::remove_tree(&store.dir(&name)).unwrap();
         assert!(!has_manifest(bpffs, &name), "removed");
     }

@@ -9,7 +9,7 @@
 //! committed so); a manifest keeps the shape an older sockc needs to refuse it by
 //! its format rather than fail on a missing field.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +125,7 @@ impl Store {
         if let Some(digest) = unread_text {
             let dir = self.dir(name);
             let at = super::pinned_record::open_dir(&dir)?;
-            manifest.source_text = Some(bulk::get_text(&dir, &at, &digest)?);
+            manifest.source_text = Some(Arc::new(bulk::get_text(&dir, &at, &digest)?));
         }
         Ok(manifest)
     }
@@ -375,7 +375,7 @@ fn fill_bulk(
     }
     let bulk = bulk::get(dir, &refs, text)?;
     m.snapshot.map_contents = bulk.contents;
-    m.source_text = bulk.source;
+    m.source_text = bulk.source.map(Arc::new);
     if let Some(programs) = bulk.programs {
         m.snapshot.programs = programs;
     }
@@ -448,7 +448,7 @@ fn put_bulk(
         _ => bulk::Programs::Inline,
     };
     let put = |digest, against| {
-        let source = (m.source_text.as_deref(), digest);
+        let source = (m.source_text.as_deref().map(String::as_str), digest);
         let contents = (&m.snapshot.map_contents[..], against);
         bulk::put(dir, contents, source, programs, json)
     };

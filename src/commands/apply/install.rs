@@ -6,7 +6,7 @@
 //! still locked; the `sockc::ct-needs-conntrack` warning is printed only when the
 //! apply could not switch conntrack on itself ([`hold_ct_warning`]).
 
-use std::{path::Path, process::ExitCode};
+use std::{path::Path, process::ExitCode, sync::Arc};
 
 use sockc_compiler::{
     diag::{Code, Diagnostic},
@@ -47,12 +47,12 @@ pub fn with_reason(held: &[Diagnostic], why: &str) -> Vec<Diagnostic> {
 /// `sockc apply` of `compiled` into the install [`super::session::begin`] opened;
 /// `ahead` is what was started for it while it compiled; `warn_no_conntrack` prints
 /// the held-back `ct state` warning with the reason when the conntrack anchor cannot
-/// be created.
+/// be created. `source` is shared with the manifest that records it.
 pub fn run(
     args: &ApplyArgs,
     session: Session,
     compiled: &mut Compiled,
-    (source, digest): (&str, &str),
+    (source, digest): (&Arc<String>, &str),
     warn_no_conntrack: &dyn Fn(&str),
     ahead: Option<StartedAhead>,
 ) -> ExitCode {
@@ -119,7 +119,7 @@ pub fn run(
 fn apply(
     args: &ApplyArgs,
     session: &Session,
-    (compiled, (source, digest), file): (&Compiled, (&str, &str), &str),
+    (compiled, (source, digest), file): (&Compiled, (&Arc<String>, &str), &str),
     ahead: Option<StartedAhead>,
     instance: Option<&str>,
 ) -> Result<ApplyReport, InstallError> {
@@ -129,6 +129,7 @@ fn apply(
         name: &session.name,
         source_file: file,
         source,
+        shared_source: Some(source),
         netns: netns_text.as_deref(),
         dry_run: args.dry_run,
         attach: super::session::attach_options(args),

@@ -38,6 +38,7 @@ impl Installer {
             name,
             source_file,
             source,
+            shared_source: None,
             netns: self.netns.as_deref(),
             dry_run: false,
             attach: Default::default(),

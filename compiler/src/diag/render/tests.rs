@@ -213,10 +213,11 @@ fn totals_count_what_was_left_out() {
     assert!(out.ends_with("f.sk: 5 errors, 0 warnings\n"), "{out}");
 }
 
-/// The line starts found with memchr are the ones a walk byte by byte finds (`\n`,
-/// `\r\n` and a lone `\r` each end a line).
+/// The line starts kept by block answer as the table of them a walk byte by byte finds
+/// (`\n`, `\r\n` and a lone `\r` each end a line), with blocks of every size from one
+/// byte (a `\r\n` split between blocks) to more than the text.
 #[test]
-fn line_starts_are_a_byte_walks() {
+fn line_starts_by_block_answer_as_a_byte_walks_table() {
     fn walked(text: &[u8]) -> Vec<usize> {
         let mut starts = vec![0];
         let mut i = 0;
@@ -235,16 +236,31 @@ fn line_starts_are_a_byte_walks() {
         starts
     }
     let mut rng = Rng::seeded(0x5eed_11fe);
-    for src in ["", "\r", "\n", "\r\n", "\r\r\n\n", "a\rb\r\nc\n\r"]
-        .into_iter()
-        .map(String::from)
-        .chain((0..500).map(|_| random_source(&mut rng)))
+    for src in [
+        "",
+        "\r",
+        "\n",
+        "\r\n",
+        "\r\r\n\n",
+        "a\rb\r\nc\n\r",
+        "\n\r\n\r\r\n",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain((0..100).map(|_| random_source(&mut rng)))
     {
-        assert_eq!(
-            miette_line_starts(src.as_bytes()),
-            walked(src.as_bytes()),
-            "{src:?}"
-        );
+        let (text, table) = (src.as_bytes(), walked(src.as_bytes()));
+        for block in [1, 2, 3, 7, 64, 4096] {
+            let lines = lines::LineStarts::with_block(text, block);
+            assert_eq!(lines.count(), table.len(), "{src:?} {block}");
+            for k in 0..=table.len() {
+                assert_eq!(lines.get(k), table.get(k).copied(), "{src:?} {block} {k}");
+            }
+            for offset in 0..=text.len() + 1 {
+                let line = table.partition_point(|&s| s <= offset) - 1;
+                assert_eq!(lines.line_of(offset), line, "{src:?} {block} {offset}");
+            }
+        }
     }
 }
 

@@ -17,6 +17,8 @@
 //! counters carried over by `carry.rs`). This file holds the request and report and
 //! decides which phase runs.
 
+use std::sync::Arc;
+
 use sockc_compiler::Compiled;
 
 use crate::{
@@ -48,6 +50,11 @@ pub struct ApplyRequest<'a> {
     pub name: &'a str,
     pub source_file: &'a str,
     pub source: &'a str,
+    /// `source` itself as the caller holds it, shared, when it does: a manifest that
+    /// records the text as it is then shares it rather than copying it (6 MB at 100,000
+    /// rules, faulted in on the calling thread). Used only when it is the very
+    /// `source` (the same bytes at the same address). `None`: copied.
+    pub shared_source: Option<&'a Arc<String>>,
     /// Recorded in the manifest; the caller has already entered it.
     pub netns: Option<&'a str>,
     pub dry_run: bool,
@@ -95,6 +102,7 @@ impl<'a> ApplyRequest<'a> {
             name,
             source_file,
             source,
+            shared_source: None,
             netns: None,
             dry_run: false,
             attach: AttachOptions::default(),
@@ -189,7 +197,15 @@ pub(super) fn recorded_text_digest<'m>(
     req: &ApplyRequest<'_>,
     target: &'m Manifest,
 ) -> Option<&'m str> {
-    (target.source_text.as_deref() == Some(req.source)).then_some(target.source_sha256.as_str())
+    let text = target.source_text.as_deref()?;
+    (is_the_source(req, text) || text.as_str() == req.source)
+        .then_some(target.source_sha256.as_str())
+}
+
+/// Whether `text` is `req.source` itself (shared, not a copy): then it is the same
+/// without comparing its megabytes.
+fn is_the_source(req: &ApplyRequest<'_>, text: &str) -> bool {
+    std::ptr::eq(text.as_ptr(), req.source.as_ptr()) && text.len() == req.source.len()
 }
 
 /// The rule text a manifest of `format` keeps: the applied source, with its `file`
@@ -198,21 +214,26 @@ pub(super) fn recorded_text_digest<'m>(
 /// `Manifest::rule_text`: a million-element set is not written as 14 MB of text at
 /// every apply). Only a set with elements can be written out: without one the source
 /// is kept as it is, not parsed a second time (about 6% of a 10k-rule apply's CPU
-/// samples).
-pub(super) fn recorded_source(req: &ApplyRequest<'_>, format: u32) -> String {
+/// samples), and shared with the caller when it holds it so
+/// ([`ApplyRequest::shared_source`]).
+pub(super) fn recorded_source(req: &ApplyRequest<'_>, format: u32) -> Arc<String> {
     let module = &req.compiled.module;
     if module
         .sets
         .values()
         .all(|s| s.v4.is_empty() && s.v6.is_empty())
     {
-        return req.source.to_string();
+        return match req.shared_source.filter(|s| is_the_source(req, s)) {
+            Some(shared) => Arc::clone(shared),
+            None => Arc::new(req.source.to_string()),
+        };
     }
-    if format >= SETS_FROM_MAPS_FORMAT {
+    Arc::new(if format >= SETS_FROM_MAPS_FORMAT {
         let maps = &req.compiled.metadata.map_contents;
-        return sockc_compiler::standalone::sets_without_maps_written_out(req.source, module, maps);
-    }
-    sockc_compiler::standalone::sets_written_out(req.source, module)
+        sockc_compiler::standalone::sets_without_maps_written_out(req.source, module, maps)
+    } else {
+        sockc_compiler::standalone::sets_written_out(req.source, module)
+    })
 }
 
 /// Installs `req.compiled` under `req.name` in `store`; see the module docs. Then
@@ -626,3 +647,6 @@ fn repair_kept(
     }
     Ok(old)
 }
+
+#[cfg(test)]
+mod tests;
