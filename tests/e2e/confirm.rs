@@ -414,6 +414,10 @@ fn leftovers_removed_by_confirm_or_its_rollback_are_said() {
     w.apply(&v1, &[]).ok();
     let said = "removed leftovers of an interrupted command: g99";
     let stray = || std::fs::create_dir(w.lab.pin_dir().join("g99")).expect("a stray g99");
+    // The strays are an interrupted command's leftovers, left on purpose for this
+    // test's own confirm and rollback to find: no other test's command without
+    // `--name` may remove them first.
+    let _interrupted = common::exclusive::interrupted_install();
 
     w.apply(&v2, &["--confirm", "30s"]).ok();
     stray();
@@ -449,6 +453,9 @@ fn leftovers_removed_by_the_watchers_rollback_are_recorded() {
     let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
     w.apply(&v1, &[]).ok();
     let applied = w.apply(&v2, &["--confirm", "2s", "--json"]).ok();
+    // The stray is left on purpose for the watcher's rollback to find: no other
+    // test's command without `--name` may remove it first (it did, beside `stats`'s).
+    let _interrupted = common::exclusive::interrupted_install();
     std::fs::create_dir(w.lab.pin_dir().join("g99")).expect("a stray g99");
     wait_exited(watcher_pid(&applied));
     let said = "removed leftovers of an interrupted command: g99";
