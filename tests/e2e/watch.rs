@@ -451,3 +451,49 @@ fn a_killed_agent_leaves_no_unconfirmed_change() {
     let reason = st["last_rollback"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("deadline passed"), "{st:#}");
 }
+
+/// A round reads every install's manifest to find those applied from its directory
+/// and recovers only those: another install's leftovers (a stray generation
+/// directory, what a command killed before its journal leaves) stay for that
+/// install's own next command to collect and say.
+#[test]
+fn a_round_leaves_other_installs_leftovers_alone() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46l", 49);
+    let xdp = |port: u16| {
+        format!(
+            "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
+            lab.if_a
+        )
+    };
+    lab.apply_ok(&lab.rules("own.sk", &xdp(9401)));
+    let a = lab.other_install("a");
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tc = format!(
+        "tc ingress on {} {{\n    drop udp to *:9402\n    default allow\n}}\n",
+        lab.if_a
+    );
+    std::fs::write(dir.join(format!("{a}.sk")), tc).unwrap();
+    // The stray is left on purpose for the install's own command to find.
+    let _interrupted = common::exclusive::interrupted_install();
+    let stray = lab.pin_dir().join("g99");
+    std::fs::create_dir(&stray).expect("a stray g99");
+    let (r, _) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    // The file leaves: the agent's own install is recovered and kept.
+    std::fs::remove_file(dir.join(format!("{a}.sk"))).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &a)["result"], "kept", "{v:#}");
+    assert!(stray.exists(), "the agent removed another install's g99");
+    let status = sockc(&["status", "--name", &lab.name]).ok();
+    assert!(
+        status
+            .stderr
+            .contains("removed leftovers of an interrupted command: g99"),
+        "{status}"
+    );
+}

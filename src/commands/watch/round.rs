@@ -17,7 +17,7 @@ use sockc_compiler::{diag, Compiled};
 use sockc_runtime::{
     error_chain,
     install::{self, ApplyReport, InstallError},
-    store::Store,
+    store::{Manifest, Store},
 };
 
 use super::{
@@ -314,10 +314,18 @@ impl<'a> Agent<'a> {
 
     /// Installs applied from this directory (by their manifests, so also those of an
     /// earlier run of the agent) whose file left it: kept, or flushed with `--prune`.
+    /// Only those are recovered (their interrupted work finished or undone) before
+    /// their generation is said: another install's leftovers are not the agent's to
+    /// collect every round, and its interrupted command may be looked at meanwhile.
     fn handle_gone(&mut self, store: &Store, snap: &Snapshot) {
         let prefix = format!("{}/", self.dir.display());
-        for name in install::installed_names(store).unwrap_or_default() {
-            let Ok(Some(m)) = store.manifest(&name) else {
+        for name in store.names().unwrap_or_default() {
+            let from_here = |m: &Manifest| m.source_file.starts_with(&prefix);
+            if !matches!(store.manifest(&name), Ok(Some(m)) if from_here(&m)) {
+                continue;
+            }
+            let recovered = install::recover(store, Some(&name));
+            let (Ok(_), Ok(Some(m))) = (recovered, store.manifest(&name)) else {
                 continue;
             };
             let Some(file) = m.source_file.strip_prefix(&prefix) else {
