@@ -1,7 +1,8 @@
 //! The fourth rung of the testing ladder (ARCHITECTURE.md, "Testing"): end to end, as
 //! root, in network namespaces and cgroups each test makes and removes (`tests/netns`),
 //! with real sockets and traffic, and installs made by the `sockc` binary with
-//! `--netns`. The life of an install: [`apply`], [`attach_ahead`], [`set_delta`], [`in_place`],
+//! `--netns`. The life of an install: [`apply`], [`reapply_gap`] (alternating re-applies
+//! under a probe stream), [`attach_ahead`], [`set_delta`], [`in_place`],
 //! [`set_scale`], [`stats`], [`show`], [`operator`], [`trace`], [`watch`] and
 //! [`confirm`] (commit-confirmed applies); what the rules do to traffic: [`frames`],
 //! [`ext6_frag`], [`socket`], [`ct`], [`ct_icmp`], [`ct_anchor`], [`limit`],
@@ -51,6 +52,7 @@ mod netfilter;
 mod netfilter_iface;
 mod operator;
 mod owner;
+mod reapply_gap;
 mod reject;
 mod reject_flood;
 mod reject_headers;
