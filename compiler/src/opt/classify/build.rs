@@ -114,13 +114,15 @@ pub(super) enum Mode {
     Disjoint,
 }
 
-struct Builder<'a> {
+/// A builder of a family's trie of `N` dimensions ([`Dim::V4`], [`Dim::V6`]): its
+/// entries' rows and its loops over the dimensions have a length known when compiled.
+struct Builder<'a, const N: usize> {
     /// Read in place, in the trie's own form: the entries' 96-byte [`Entry`] list
     /// (`ir::classifier::Entry`) held through the build was, at 100k rules, 9.5 MB of
     /// the compile's peak beside the 4.7 MB of this table made at its end.
     entries: &'a Entries,
     mode: Mode,
-    dims: &'a [Dim],
+    dims: &'a [Dim; N],
     /// Each region's subtree by its [`Builder::memo_key`] (the keys in chunks: a
     /// `Vec` per key was 488 blocks of 112 KB at 1k).
     memo: Memo,
@@ -161,7 +163,23 @@ pub(super) fn build_trie_halving(
     budget: usize,
     halves_min: usize,
 ) -> Result<(Trie, bool), BuildError> {
-    let dims = Dim::of(family);
+    // Dispatched on the family's width once, not on each entry read.
+    match family {
+        Family::V4 => built(family, group, entries, mode, (budget, halves_min), &Dim::V4),
+        Family::V6 => built(family, group, entries, mode, (budget, halves_min), &Dim::V6),
+    }
+}
+
+/// [`build_trie_halving`] at the family's width, `N` dimensions `dims`.
+fn built<const N: usize>(
+    family: Family,
+    group: Group,
+    entries: Entries,
+    mode: Mode,
+    (budget, halves_min): (usize, usize),
+    dims: &[Dim; N],
+) -> Result<(Trie, bool), BuildError> {
+    assert_eq!(entries.dims(), N, "a trie's entries of its family's width");
     let mut region = Region {
         lo: [0; MAX_DIMS],
         hi: [0; MAX_DIMS],
@@ -173,14 +191,14 @@ pub(super) fn build_trie_halving(
         region.hi[d] = dim.max();
     }
     let all: Vec<u32> = (0..entries.len() as u32).collect();
-    let halves = in_halves(&entries, mode, &dims, budget, halves_min, &region, &all);
+    let halves = in_halves(&entries, mode, dims, budget, halves_min, &region, &all);
     let in_halves = halves.is_some();
     let (b, root, later, checks) = match halves {
         Some(built) => built,
         None => {
-            let mut b = Builder::new(&entries, mode, &dims, budget);
+            let mut b = Builder::new(&entries, mode, dims, budget);
             let root = b.build(&region, &all)?;
-            (b, root, Later::default(), Checks::of(&entries, &dims))
+            (b, root, Later::default(), Checks::of(&entries, dims))
         }
     };
     let depth = match root {
@@ -197,7 +215,7 @@ pub(super) fn build_trie_halving(
         checks_flags: checks.flags,
         checks_l4: checks.l4,
         entries,
-        dims,
+        dims: dims.to_vec(),
         root,
         nodes,
         leaves,
@@ -216,13 +234,13 @@ struct Checks {
 }
 
 impl Checks {
-    fn of(entries: &Entries, dims: &[Dim]) -> Checks {
+    fn of<const N: usize>(entries: &Entries, dims: &[Dim; N]) -> Checks {
         let n = entries.len();
         Checks {
             dims: (0..dims.len())
                 .filter(|&d| {
                     (0..n).any(|i| {
-                        let x = entries.bounds(i);
+                        let x = entries.bounds::<N>(i);
                         x.lo[d] != 0 || x.hi[d] != dims[d].max()
                     })
                 })
@@ -264,15 +282,15 @@ const ON_WORKER_MAX: usize = 4096;
 /// short, or for anything but a clean build of [`Mode::First`] within the budget both
 /// halves' work together: the caller then builds the trie whole, so errors and the
 /// budget are the serial build's.
-fn in_halves<'a>(
+fn in_halves<'a, const N: usize>(
     entries: &'a Entries,
     mode: Mode,
-    dims: &'a [Dim],
+    dims: &'a [Dim; N],
     budget: usize,
     halves_min: usize,
     region: &Region,
     all: &[u32],
-) -> Option<(Builder<'a>, Child, Later, Checks)> {
+) -> Option<(Builder<'a, N>, Child, Later, Checks)> {
     // A thread that keeps its work beside to itself would build the halves one after
     // the other: two builders, two memos, the second's nodes taken in after, for the
     // trie one builder makes (the taking in alone, `absorb`, was 0.3 M of acl1_1000's
@@ -417,8 +435,8 @@ const NODES_RESERVED_MAX: usize = 1 << 11;
 /// touched), its first apply's peak RSS went 58.2 -> 60.6 MiB (medians of 8).
 const LEAVES_RESERVED_MAX: usize = 1 << 11;
 
-impl<'a> Builder<'a> {
-    fn new(entries: &'a Entries, mode: Mode, dims: &'a [Dim], budget: usize) -> Builder<'a> {
+impl<'a, const N: usize> Builder<'a, N> {
+    fn new(entries: &'a Entries, mode: Mode, dims: &'a [Dim; N], budget: usize) -> Self {
         // The maps sized for about as many nodes and leaves as a trie of this many
         // entries has (ClassBench at 1k: 458 nodes, 732 leaves of 956 entries), so they
         // are not grown by doubling (each time rehashed, every node's runs hashed
@@ -520,7 +538,7 @@ impl<'a> Builder<'a> {
 
     #[inline(always)]
     fn clip(&self, e: u32, r: &Region, d: usize) -> (u32, u32) {
-        clipped(&self.entries.bounds(e as usize), r, d)
+        clipped(&self.entries.bounds::<N>(e as usize), r, d)
     }
 
     /// True when the entry's conditions beyond its box (TCP flags, L4) hold for every
@@ -533,7 +551,7 @@ impl<'a> Builder<'a> {
     /// True when the entry matches every packet of the region.
     #[inline(always)]
     fn decides(&self, e: u32, r: &Region) -> bool {
-        let x = self.entries.bounds(e as usize);
+        let x = self.entries.bounds::<N>(e as usize);
         // The box first: most entries of a list miss the region in its first
         // dimension, and the conditions are further into the entry.
         // Slices of the family's dimensions zipped: no bounds check per dimension.
@@ -605,7 +623,7 @@ impl<'a> Builder<'a> {
                 let (my, vy) = self.entries.tcp_flags(y as usize);
                 let flags = region.flags || (vx ^ vy) & mx & my == 0;
                 flags
-                    && (0..self.dims.len()).all(|d| {
+                    && (0..N).all(|d| {
                         let (xa, xb) = self.clip(x, region, d);
                         let (ya, yb) = self.clip(y, region, d);
                         xa.max(ya) <= xb.min(yb)
@@ -630,7 +648,7 @@ impl<'a> Builder<'a> {
         // an allocation per region built).
         let mut partial = [(0usize, 0u32); MAX_DIMS];
         let mut np = 0;
-        for d in 0..self.dims.len() {
+        for d in 0..N {
             if region.used[d] > 0 && u32::from(region.used[d]) < self.dims[d].bytes() {
                 partial[np] = (d, u32::MAX >> (32 - self.free_bits(d, region.used[d])));
                 np += 1;
@@ -653,7 +671,7 @@ impl<'a> Builder<'a> {
             let (first, ranges) = slots.split_at_mut(1);
             first[0] = e;
             // The entry looked up once, not once per dimension.
-            let x = self.entries.bounds(e as usize);
+            let x = self.entries.bounds::<N>(e as usize);
             for (pair, &(d, mask)) in ranges.chunks_exact_mut(2).zip(partial) {
                 let (a, b) = clipped(&x, region, d);
                 pair[0] = a & mask;
@@ -666,16 +684,16 @@ impl<'a> Builder<'a> {
     /// Drops every entry whose part of the region lies inside the part of an earlier
     /// entry that has no further condition (or exactly the same ones): never first.
     fn prune_hidden(&self, list: &[u32], region: &Region) -> SmallVec<[u32; PRUNE_MAX]> {
-        let nd = self.dims.len();
+        let nd = N;
         // On the stack (at most PRUNE_MAX entries): no allocation per pruned list.
         let mut kept: SmallVec<[u32; PRUNE_MAX]> = SmallVec::new();
         for &x in list.iter() {
-            let ex = self.entries.bounds(x as usize);
+            let ex = self.entries.bounds::<N>(x as usize);
             let x_tests = self.entries.tests(x as usize);
             // The boxes first: most pairs part in the first dimension, and the
             // conditions are at the entries' far end.
             let hidden = kept.iter().any(|&y| {
-                let ey = self.entries.bounds(y as usize);
+                let ey = self.entries.bounds::<N>(y as usize);
                 let y_tests = self.entries.tests(y as usize);
                 (0..nd).all(|d| {
                     let (xa, xb) = clipped(&ex, region, d);
@@ -701,7 +719,7 @@ impl<'a> Builder<'a> {
         // The dimensions not read whole yet, and the shift of each one's next byte.
         let mut open = [(0usize, 0u32); MAX_DIMS];
         let mut n_open = 0;
-        for d in 0..self.dims.len() {
+        for d in 0..N {
             if u32::from(region.used[d]) != self.dims[d].bytes() {
                 open[n_open] = (d, self.free_bits(d, region.used[d]) - 8);
                 n_open += 1;
@@ -714,7 +732,7 @@ impl<'a> Builder<'a> {
         // byte are scored by.
         let (mut tested, mut needs) = (0usize, 0usize);
         for &e in list {
-            let x = self.entries.bounds(e as usize);
+            let x = self.entries.bounds::<N>(e as usize);
             let (flags, l4) = self.entries.tests(e as usize);
             tested += usize::from(flags.0 != 0);
             needs += usize::from(l4);

@@ -25,7 +25,7 @@ pub(super) struct Region {
 
 /// The range of an entry of bounds `x` in dimension `d` of region `r`.
 #[inline(always)]
-pub(super) fn clipped(x: &Bounds, r: &Region, d: usize) -> (u32, u32) {
+pub(super) fn clipped<const N: usize>(x: &Bounds<N>, r: &Region, d: usize) -> (u32, u32) {
     (x.lo[d].max(r.lo[d]), x.hi[d].min(r.hi[d]))
 }
 
