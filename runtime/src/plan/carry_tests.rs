@@ -115,11 +115,20 @@ fn the_carry_pairs_what_the_comparable_texts_pair() {
 fn a_rule_with_log_turned_on_next_to_the_ends_keeps_its_counter() {
     let old: Vec<String> = (0..1000).map(|i| format!("drop udp to *:{i}")).collect();
     let mut new = old.clone();
-    new[400] = format!("{} log", new[400]);
-    new[600] = format!("{} log", new[600]);
-    new.insert(500, "allow tcp to *:22".into());
+    new[500] = format!("{} log", new[500]);
+    new[502] = format!("{} log", new[502]);
+    new.insert(501, "allow tcp to *:22".into());
+    // Seven rules between the ends equal as written: aligned in place.
+    let ends = ends_equal_as_written(&rules(&old), &rules(&new));
+    assert_eq!(
+        ends,
+        Ends {
+            head: 500,
+            tail: 497
+        }
+    );
     let pairs = carried(&old, &new);
     assert_eq!(pairs.len(), 1000);
-    assert!(pairs.contains(&(400, 400)) && pairs.contains(&(600, 601)));
+    assert!(pairs.contains(&(500, 500)) && pairs.contains(&(502, 503)));
     assert_eq!(pairs, reference(&old, &new));
 }
