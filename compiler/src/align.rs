@@ -5,13 +5,15 @@
 //!
 //! Myers' algorithm costs the lists' length times the number of edits: two unrelated
 //! 100,000-line lists took minutes, and a deadline made the answer depend on the
-//! machine's load. Here the common head and tail are kept first; a middle of at most
-//! [`MYERS_MAX`] keys (both sides) goes to Myers (the shortest diff). A larger one is
-//! anchored on the keys that occur once on each side, in the longest run that keeps
-//! their order (patience diff, by longest increasing subsequence: n log n); only the
-//! gaps between anchors go to Myers, each of at most [`MYERS_MAX`] keys and all of
-//! them together within [`MYERS_WORK`] (Myers' worst case is the square of a gap's
-//! length); any other gap keeps its common head and tail and is replaced in between.
+//! machine's load. Here the common head and tail are kept first (pairs a caller has
+//! compared already, at both ends, are taken as they are: `diff_ops_around`); a
+//! middle of at most [`MYERS_MAX`] keys (both sides) goes to Myers (the shortest
+//! diff). A larger one is anchored on the keys that occur once on each side, in the
+//! longest run that keeps their order (patience diff, by longest increasing
+//! subsequence: n log n); only the gaps between anchors go to Myers, each of at most
+//! [`MYERS_MAX`] keys and all of them together within [`MYERS_WORK`] (Myers' worst
+//! case is the square of a gap's length); any other gap keeps its common head and
+//! tail and is replaced in between.
 //!
 //! Invariant: every `Equal` op pairs keys that are equal, in increasing order on both
 //! sides, and the ops cover both lists exactly once, as `similar`'s own do; the work
@@ -33,8 +35,25 @@ pub const MYERS_WORK: u64 = 4 * (MYERS_MAX as u64).pow(2);
 /// shifted to join another where it can) and adjacent deletes and inserts joined
 /// into replaces: what a listing's diff shows.
 pub fn diff_ops<K: Hash + Eq>(old: &[K], new: &[K]) -> Vec<DiffOp> {
+    diff_ops_around(old, new, Ends::default())
+}
+
+/// Pairs of keys a caller has already found equal, at both lists' ends: the first
+/// `head` pairs (`old[k]`, `new[k]`) and the last `tail` pairs (`old[old.len() - 1 -
+/// k]`, `new[new.len() - 1 - k]`). Either may overlap the other, or exceed a list: only
+/// what lies within both lists is taken as compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    pub head: usize,
+    pub tail: usize,
+}
+
+/// [`diff_ops`], the pairs `known` names not compared again (a caller that compared
+/// them with a cheaper test than its keys' `==`, which they must pass too). The same
+/// ops as [`diff_ops`] whenever `known`'s pairs are equal keys.
+pub fn diff_ops_around<K: Hash + Eq>(old: &[K], new: &[K], known: Ends) -> Vec<DiffOp> {
     let mut d = Compact::new(Replace::new(Capture::new()), old, new);
-    align(&mut d, old, new);
+    align_around(&mut d, old, new, known);
     d.finish().expect("capturing cannot fail");
     d.into_inner().into_inner().into_ops()
 }
@@ -59,13 +78,23 @@ pub fn common<K: Hash + Eq>(old: &[K], new: &[K]) -> Vec<(usize, usize)> {
 
 /// The ops of the alignment, into `d` (without its `finish`); the Myers work spent.
 fn align<K: Hash + Eq, D: DiffHook<Error = Infallible>>(d: &mut D, old: &[K], new: &[K]) -> u64 {
+    align_around(d, old, new, Ends::default())
+}
+
+/// [`align`], the pairs `known` names taken as equal without a comparison.
+fn align_around<K: Hash + Eq, D: DiffHook<Error = Infallible>>(
+    d: &mut D,
+    old: &[K],
+    new: &[K],
+    known: Ends,
+) -> u64 {
     let mut a = Aligner {
         d,
         old,
         new,
         work: 0,
     };
-    a.gap(0..old.len(), 0..new.len(), true);
+    a.gap_from(0..old.len(), 0..new.len(), true, known);
     a.work
 }
 
@@ -81,15 +110,26 @@ impl<K: Hash + Eq, D: DiffHook<Error = Infallible>> Aligner<'_, K, D> {
     /// Aligns two ranges: their common head and tail, then the middle by Myers when it
     /// is small and the work allows, else (`anchor`) on its unique keys, else replaced.
     fn gap(&mut self, o: Range<usize>, n: Range<usize>, anchor: bool) {
-        let head = (self.old[o.clone()].iter())
-            .zip(&self.new[n.clone()])
-            .take_while(|(a, b)| a == b)
-            .count();
+        self.gap_from(o, n, anchor, Ends::default());
+    }
+
+    /// [`Self::gap`], the first `known.head` and last `known.tail` pairs of the two
+    /// ranges equal without a comparison (as far as they lie within both ranges: a
+    /// tail pair is the same pair however long the head grew).
+    fn gap_from(&mut self, o: Range<usize>, n: Range<usize>, anchor: bool, known: Ends) {
+        let skip = known.head.min(o.len()).min(n.len());
+        let head = skip
+            + (self.old[o.start + skip..o.end].iter())
+                .zip(&self.new[n.start + skip..n.end])
+                .take_while(|(a, b)| a == b)
+                .count();
         let (o, n) = ((o.start + head)..o.end, (n.start + head)..n.end);
-        let tail = (self.old[o.clone()].iter().rev())
-            .zip(self.new[n.clone()].iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let skip = known.tail.min(o.len()).min(n.len());
+        let tail = skip
+            + (self.old[o.start..o.end - skip].iter().rev())
+                .zip(self.new[n.start..n.end - skip].iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
         self.equal(o.start - head, n.start - head, head);
         let (o, n) = (o.start..o.end - tail, n.start..n.end - tail);
         let len = (o.len() + n.len()) as u64;

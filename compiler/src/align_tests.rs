@@ -106,3 +106,100 @@ fn the_longest_increasing_run_is_found() {
         vec![(1, 1), (2, 2), (4, 3), (5, 4)]
     );
 }
+
+/// A key that counts the comparisons made of it.
+struct Counted<'a>(usize, &'a std::cell::Cell<usize>);
+
+impl PartialEq for Counted<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.1.set(self.1.get() + 1);
+        self.0 == other.0
+    }
+}
+
+impl Eq for Counted<'_> {}
+
+impl Hash for Counted<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// The pairs a caller names as compared at the ends are not compared again, and the
+/// ops are `diff_ops`'s: with the ends named whole, in part (the alignment goes on
+/// comparing), past the lists and overlapping (only what lies within both is taken),
+/// and with a head that grows into the named tail.
+#[test]
+fn pairs_known_equal_at_the_ends_are_not_compared_again() {
+    let base: Vec<usize> = (0..100_000).collect();
+    let mut added = base.clone();
+    added.insert(0, 7_000_000);
+    let mut changed = base.clone();
+    changed[50_000] = 7_000_001;
+    let mut doubled = base.clone();
+    doubled.insert(60_000, 60_000);
+    let cases = [
+        (
+            &base,
+            &added,
+            Ends {
+                head: 0,
+                tail: 100_000,
+            },
+            true,
+        ),
+        (
+            &base,
+            &changed,
+            Ends {
+                head: 50_000,
+                tail: 49_999,
+            },
+            true,
+        ),
+        (
+            &base,
+            &doubled,
+            Ends {
+                head: 60_001,
+                tail: 40_000,
+            },
+            true,
+        ),
+        (&base, &changed, Ends { head: 10, tail: 20 }, false),
+        (
+            &base,
+            &base,
+            Ends {
+                head: 100_000,
+                tail: 100_000,
+            },
+            true,
+        ),
+        (
+            &base,
+            &base,
+            Ends {
+                head: 1_000_000,
+                tail: 0,
+            },
+            true,
+        ),
+        (&base, &added, Ends { head: 0, tail: 0 }, false),
+    ];
+    for (old, new, known, whole) in cases {
+        let count = std::cell::Cell::new(0);
+        let keys = |v: &[usize]| -> Vec<usize> { v.to_vec() };
+        let expected = diff_ops(&keys(old), &keys(new));
+        let counted =
+            |v: &[usize]| -> Vec<Counted> { v.iter().map(|&k| Counted(k, &count)).collect() };
+        let got = diff_ops_around(&counted(old), &counted(new), known);
+        assert_eq!(got, expected, "{known:?}");
+        assert_eq!(
+            whole,
+            count.get() < 100,
+            "{known:?}: {} comparisons",
+            count.get()
+        );
+    }
+}

@@ -14,20 +14,16 @@
 //! means the instructions alone: source line numbers in the disassembly's notes are
 //! not code, so moving rules down a line reloads nothing.
 //!
-//! Beside this file: `sets.rs` (how set maps' entries change, an entry in words),
-//! `port_sets.rs` (how port sets, compiled into the code, change), `diff.rs` (rule
-//! listings and bytecode, and their diffs), `render.rs` (a plan in words). The line
+//! Beside this file: `carry.rs` (which counters a re-apply carries), `sets.rs` (how
+//! set maps' entries change, an entry in words), `port_sets.rs` (how port sets,
+//! compiled into the code, change), `diff.rs` (rule listings and bytecode, and their
+//! diffs), `render.rs` (a plan in words). The line
 //! alignment those diffs and the carried counters are made from, in bounded work, is
 //! the compiler's [`sockc_compiler::align`] (the semantic diff's too).
 
-use std::{
-    borrow::Cow,
-    collections::{HashMap, HashSet},
-};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use similar::DiffTag;
-
 use sockc_compiler::{
     bpf::{
         counters::SlotLayout,
@@ -41,6 +37,7 @@ use sockc_compiler::{
     Compiled,
 };
 
+use carry::carry_counters;
 use diff::{asm_diff_key, code_lines, insn_count, rule_listing, truncate_lines, unified_hunks};
 
 pub use diff::{RuleDiff, MAX_DIFF_LINES};
@@ -306,71 +303,6 @@ fn sort_key<'a>(k: &ProgramKey<'a>) -> (&'a str, u8, usize) {
 /// `xdp on eth0`, or just the hook for hooks without an attach point.
 fn program_label(hook: HookKind, attach_to: &str) -> String {
     hook.spec().label(attach_to)
-}
-
-/// A rule's text as the counter carry compares it: as rule ids compare it
-/// ([`crate::rule_id::comparable_text`]: turning `log` on or off keeps the counters),
-/// that form made only when it is asked for, at most once. Two texts equal as written
-/// are equal without it: the common head and tail of a re-apply's two listings (all
-/// but the rules that changed, 100,000 of them) are compared as written, and only the
-/// middle's keys, compared or hashed there, are made.
-///
-/// Invariant: equal, and hashed, exactly as the comparable texts are (a text equal as
-/// written has the same comparable form), so the alignment is the one of those texts.
-struct Comparable<'a> {
-    text: &'a str,
-    form: std::cell::OnceCell<Cow<'a, str>>,
-}
-
-impl<'a> Comparable<'a> {
-    fn all(p: &'a ProgramSnapshot) -> Vec<Comparable<'a>> {
-        p.rules
-            .iter()
-            .map(|r| Comparable {
-                text: &r.text,
-                form: std::cell::OnceCell::new(),
-            })
-            .collect()
-    }
-
-    fn form(&self) -> &str {
-        self.form
-            .get_or_init(|| crate::rule_id::comparable_text(self.text))
-    }
-}
-
-impl PartialEq for Comparable<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text || self.form() == other.form()
-    }
-}
-
-impl Eq for Comparable<'_> {}
-
-impl std::hash::Hash for Comparable<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As the `Cow` of the comparable text hashed (its `str`).
-        self.form().hash(state);
-    }
-}
-
-/// Counter slots of the rules two versions of a program share, aligned by text.
-fn carry_counters(old: &ProgramSnapshot, new: &ProgramSnapshot) -> Vec<CounterCarry> {
-    let symbol: std::sync::Arc<str> = new.symbol.as_str().into();
-    let ops = sockc_compiler::align::diff_ops(&Comparable::all(old), &Comparable::all(new));
-    let equal = || ops.iter().filter(|op| op.tag() == DiffTag::Equal);
-    // Sized once: 100,000 entries are not grown into (copied at every doubling).
-    let mut carry = Vec::with_capacity(equal().map(|op| op.new_range().len()).sum());
-    carry.extend(
-        equal()
-            .flat_map(|op| op.old_range().zip(op.new_range()))
-            .map(|(i, j)| CounterCarry {
-                symbol: symbol.clone(),
-                old_slot: old.rules[i].counter,
-                new_slot: new.rules[j].counter,
-            }),
-    );
-    carry
 }
 
 /// A program of the installed snapshot and its counterpart in the new one, matched by
@@ -814,6 +746,7 @@ impl Plan {
     }
 }
 
+mod carry;
 mod diff;
 pub mod port_sets;
 mod render;

@@ -2,6 +2,7 @@
 //! maps-only changes; rule and bytecode diffs; counter carry-over.
 
 use super::*;
+use similar::DiffTag;
 
 fn snap(src: &str) -> Snapshot {
     let (compiled, diags) = sockc_compiler::compile(src, &sockc_compiler::Options::default());
