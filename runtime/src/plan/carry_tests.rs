@@ -1,7 +1,10 @@
 //! The counter carry pairs the rules an alignment of their comparable texts pairs,
-//! whichever keys it aligns on.
+//! whichever keys it aligns on; its counters share their program's symbol, and the
+//! slots no counter stays in are the fresh ones.
 
 use super::*;
+// The slots the carry leaves free are the plan's (its `mod.rs`) to count.
+use crate::plan::{fresh_slots, tests::program_of, Snapshot};
 
 /// The pairs an alignment of the comparable texts themselves keeps.
 fn reference(old: &[String], new: &[String]) -> Vec<(usize, usize)> {
@@ -131,4 +134,125 @@ fn a_rule_with_log_turned_on_next_to_the_ends_keeps_its_counter() {
     assert_eq!(pairs.len(), 1000);
     assert!(pairs.contains(&(500, 500)) && pairs.contains(&(502, 503)));
     assert_eq!(pairs, reference(&old, &new));
+}
+
+/// The counter carry, which compares texts as written before their comparable forms,
+/// pairs exactly the rules an alignment of the comparable forms pairs: with `log`
+/// turned on and white space changed in the common head and tail, and in a middle
+/// long enough to be anchored on unique keys (hashed), with repeated texts in it.
+#[test]
+fn the_counter_carry_aligns_as_the_comparable_texts_do() {
+    let rule = |i: usize| format!("drop udp to *:{}", 1000 + i % 3000);
+    let old: Vec<String> = (0..9000).map(rule).collect();
+    let mut new = old.clone();
+    new[1] = format!("{} log", new[1]);
+    new[8990] = new[8990].replace(' ', "  ");
+    for i in (2000..7000).step_by(7) {
+        new[i] = format!("{} log 5/s", new[i]);
+    }
+    for i in (2003..7000).step_by(11) {
+        new[i] = format!("allow tcp to *:{i}");
+    }
+    new.insert(4500, rule(17));
+    new.remove(3000);
+    let (o, n) = (program_of(&old), program_of(&new));
+    let key = |t: &[String]| -> Vec<String> {
+        t.iter()
+            .map(|s| crate::rule_id::comparable_text(s).into_owned())
+            .collect()
+    };
+    let expected: Vec<(u32, u32)> = sockc_compiler::align::diff_ops(&key(&old), &key(&new))
+        .iter()
+        .filter(|op| op.tag() == DiffTag::Equal)
+        .flat_map(|op| op.old_range().zip(op.new_range()))
+        .map(|(i, j)| (i as u32, j as u32))
+        .collect();
+    let got: Vec<(u32, u32)> = carry_counters(&o, &n)
+        .iter()
+        .map(|c| (c.old_slot, c.new_slot))
+        .collect();
+    assert!(expected.len() > 8000, "{}", expected.len());
+    assert!(expected.contains(&(1, 1)) && expected.contains(&(8990, 8990)));
+    assert_eq!(got, expected);
+}
+
+/// The fresh slots are the new rules' slots that no counter stays in (carried from
+/// the same slot), sorted and once each, as a search of the sorted carried slots
+/// finds them: with slots below the bit set's bound (twice the rules), at it and far
+/// beyond it (a slot set from an older file), repeated slots, and carries that move.
+#[test]
+fn fresh_slots_are_the_slots_no_counter_stays_in() {
+    let texts: Vec<String> = (0..50).map(|i| format!("drop udp to *:{i}")).collect();
+    let mut program = program_of(&texts);
+    let bound = 2 * texts.len() as u32;
+    let slots = [0, 1, 63, 64, 65, 99, bound - 1, bound, bound + 1, 5_000_000];
+    for (i, r) in program.rules.iter_mut().enumerate() {
+        r.counter = slots[i % slots.len()] + (i / slots.len()) as u32 * 2;
+    }
+    let new = Snapshot {
+        programs: vec![program],
+        ..Snapshot::default()
+    };
+    let all: Vec<u32> = new.programs[0].rules.iter().map(|r| r.counter).collect();
+    let carry = |old_slot: u32, new_slot: u32| CounterCarry {
+        symbol: "xdp_eth0".into(),
+        old_slot,
+        new_slot,
+    };
+    // Every other rule's slot stays; every third moves (its counts go elsewhere).
+    let carried: Vec<CounterCarry> = all
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            if i % 3 == 0 {
+                carry(s + 1, s)
+            } else {
+                carry(s, s)
+            }
+        })
+        .filter(|c| c.new_slot % 2 == 0 || c.old_slot != c.new_slot)
+        .collect();
+    let mut stayed: Vec<u32> = carried
+        .iter()
+        .filter(|c| c.old_slot == c.new_slot)
+        .map(|c| c.new_slot)
+        .collect();
+    stayed.sort_unstable();
+    let mut expected: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|s| stayed.binary_search(s).is_err())
+        .collect();
+    expected.sort_unstable();
+    expected.dedup();
+    let got = fresh_slots(&carried, &new);
+    assert_eq!(got, expected);
+    assert!(got.iter().any(|&s| s >= bound) && got.iter().any(|&s| s < bound));
+    assert!(stayed.iter().any(|&s| s >= bound) && stayed.iter().any(|&s| s < 64));
+    assert!(
+        got.contains(&5_000_000) && !got.contains(&5_000_002),
+        "{got:?}"
+    );
+    assert_eq!(fresh_slots(&[], &new).len(), {
+        let mut a = all.clone();
+        a.sort_unstable();
+        a.dedup();
+        a.len()
+    });
+}
+
+/// A program's carried counters share one symbol text, serialized as a string.
+#[test]
+fn carried_counters_share_their_program_symbol() {
+    let texts: Vec<String> = (0..5).map(|i| format!("drop udp to *:{i}")).collect();
+    let p = program_of(&texts);
+    let carried = carry_counters(&p, &p);
+    assert_eq!(carried.len(), 5);
+    assert!(carried
+        .iter()
+        .all(|c| std::sync::Arc::ptr_eq(&c.symbol, &carried[0].symbol)));
+    assert_eq!(
+        serde_json::to_value(&carried[0]).unwrap(),
+        serde_json::json!({ "symbol": "xdp_eth0", "old_slot": 0, "new_slot": 0 })
+    );
 }

@@ -753,3 +753,5 @@ mod render;
 mod sets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thread_tests;

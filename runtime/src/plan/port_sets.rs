@@ -94,3 +94,7 @@ pub fn changes(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "port_sets_tests.rs"]
+mod tests;

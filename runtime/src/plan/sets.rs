@@ -311,3 +311,7 @@ pub(crate) fn set_reshapes(old: &[MapShape], new: &[MapShape]) -> Vec<SetReshape
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "sets_tests.rs"]
+mod tests;

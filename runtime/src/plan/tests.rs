@@ -2,9 +2,8 @@
 //! maps-only changes; rule and bytecode diffs; counter carry-over.
 
 use super::*;
-use similar::DiffTag;
 
-fn snap(src: &str) -> Snapshot {
+pub(super) fn snap(src: &str) -> Snapshot {
     let (compiled, diags) = sockc_compiler::compile(src, &sockc_compiler::Options::default());
     let compiled = compiled.unwrap_or_else(|| panic!("compiles: {diags:?}\n{src}"));
     Snapshot::of(&compiled)
@@ -25,7 +24,7 @@ fn carried(p: &Plan, symbol: &str) -> Vec<(u32, u32)> {
         .collect()
 }
 
-const BASE: &str = "\
+pub(super) const BASE: &str = "\
 set blocked = { 192.0.2.0/24, 198.51.100.7, 2001:db8:bad::/48 }
 xdp on eth0 {
     drop from @blocked
@@ -543,29 +542,6 @@ fn programs_are_matched_by_hook_and_interface_not_symbol() {
 }
 
 #[test]
-fn set_entries_decode_to_prefixes() {
-    let v4 = "18000000cb007100";
-    assert_eq!(describe_entry("set_x_v4", v4, "01"), "203.0.113.0/24");
-    assert_eq!(
-        describe_entry("set_x_v4", "20000000c6336407", "01"),
-        "198.51.100.7"
-    );
-    let v6 = format!("30000000{}", "20010db80bad00000000000000000000");
-    assert_eq!(describe_entry("set_x_v6", &v6, "01"), "2001:db8:bad::/48");
-    let v6_host = format!("80000000{}", "20010db8000000000000000000000001");
-    assert_eq!(describe_entry("set_x_v6", &v6_host, "01"), "2001:db8::1");
-    assert_eq!(
-        describe_entry("set_x_v4", "00000000000000000", "01"),
-        "00000000000000000 => 01"
-    );
-    assert_eq!(
-        describe_entry("set_x_v4", "21000000c6336407", "01"),
-        "21000000c6336407 => 01"
-    );
-    assert_eq!(describe_entry("counters", v4, "01"), format!("{v4} => 01"));
-}
-
-#[test]
 fn long_bytecode_diffs_are_cut() {
     let text: String = (0..1000).map(|i| format!("+line {i}\n")).collect();
     let cut = truncate_lines(text, MAX_DIFF_LINES);
@@ -772,146 +748,6 @@ fn the_same_file_again_after_an_update_in_place_changes_nothing() {
     assert_eq!(kept, installed, "the manifest keeps the installed slots");
 }
 
-/// A set that appears (a first install) or goes is the change as it is: the compiled
-/// entries themselves, every one, not a copy made entry by entry; and a journal of an
-/// earlier version, whose set changes are lists of hex pairs, still reads.
-#[test]
-fn a_whole_set_is_its_own_change_and_old_journals_read() {
-    use sockc_compiler::bpf::maps::Entries;
-    let mut e = Entries::with_capacity(4, 1, 3000);
-    for i in 0..3000u32 {
-        e.push(&i.to_be_bytes(), &[1]);
-    }
-    let set = MapContents {
-        map: "set_big_v4".into(),
-        entries: e.clone(),
-    };
-    let first = set_changes(&[], std::slice::from_ref(&set));
-    assert_eq!(first.len(), 1);
-    assert_eq!(
-        (first[0].added.clone(), first[0].removed.len()),
-        (e.clone(), 0)
-    );
-    assert_eq!(
-        first[0].added.keys(0, 3000).as_ptr(),
-        e.keys(0, 3000).as_ptr(),
-        "the compiled buffer, shared"
-    );
-    let gone = set_changes(std::slice::from_ref(&set), &[]);
-    assert_eq!((gone[0].added.len(), gone[0].removed.clone()), (0, e));
-    let old = r#"{"map":"set_x_v4","added_raw":[["18000000cb007100","01"]],"removed_raw":[]}"#;
-    let read: SetChange = serde_json::from_str(old).unwrap();
-    assert_eq!(read.added_text().collect::<Vec<_>>(), ["203.0.113.0/24"]);
-    assert!(read.removed.is_empty());
-    let again: SetChange = serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
-    assert_eq!(again, read);
-}
-
-/// The diff of two large lists of entries: an element added in the middle, one
-/// removed, one value changed, and the same entries in another order (nothing).
-#[test]
-fn entry_changes_find_the_change_inside_long_lists() {
-    use sockc_compiler::bpf::maps::Entries;
-    let list = |ids: &[u32], changed: Option<u32>| {
-        let mut e = Entries::with_capacity(4, 1, ids.len());
-        for &i in ids {
-            e.push(&i.to_le_bytes(), &[if Some(i) == changed { 2 } else { 1 }]);
-        }
-        MapContents {
-            map: "set_big_v4".into(),
-            entries: e,
-        }
-    };
-    let base: Vec<u32> = (0..1000).collect();
-    let mut more = base.clone();
-    more.insert(500, 5000);
-    let mut fewer = base.clone();
-    fewer.remove(10);
-    let one = |old: &MapContents, new: &MapContents| {
-        let c = set_changes(std::slice::from_ref(old), std::slice::from_ref(new));
-        assert!(c.len() <= 1);
-        c.into_iter()
-            .next()
-            .map(|c| (c.added.to_hex_pairs(), c.removed.to_hex_pairs()))
-            .unwrap_or_default()
-    };
-    let pair = |i: u32, v: &str| (sockc_compiler::bpf::maps::hex(&i.to_le_bytes()), v.into());
-    let b = list(&base, None);
-    assert_eq!(
-        one(&b, &list(&more, None)),
-        (vec![pair(5000, "01")], vec![])
-    );
-    assert_eq!(
-        one(&list(&more, None), &b),
-        (vec![], vec![pair(5000, "01")])
-    );
-    assert_eq!(one(&b, &list(&fewer, None)), (vec![], vec![pair(10, "01")]));
-    assert_eq!(
-        one(&b, &list(&base, Some(999))),
-        (vec![pair(999, "02")], vec![])
-    );
-    assert_eq!(
-        one(&b, &list(&base, Some(0))),
-        (vec![pair(0, "02")], vec![])
-    );
-    let mut reversed = base.clone();
-    reversed.reverse();
-    assert_eq!(one(&b, &list(&reversed, None)), (vec![], vec![]));
-    let empty = list(&[], None);
-    assert_eq!(
-        one(&empty, &list(&[7], None)),
-        (vec![pair(7, "01")], vec![])
-    );
-}
-
-/// Lists longer than the blocks `shared_run` compares at once: a change on either
-/// side of a block's edge, at the very start and end, and in the last, partial block
-/// is found, whichever end the shared run is counted from.
-#[test]
-fn entry_changes_find_changes_at_block_edges() {
-    use sockc_compiler::bpf::maps::{hex, Entries};
-    let n = 3 * super::sets::SHARED_RUN_BLOCK as u32 + 17;
-    let list = |ids: &[u32]| {
-        let mut e = Entries::with_capacity(4, 1, ids.len());
-        for &i in ids {
-            e.push(&i.to_be_bytes(), &[1]);
-        }
-        MapContents {
-            map: "set_big_v4".into(),
-            entries: e,
-        }
-    };
-    let base: Vec<u32> = (0..n).map(|i| 2 * i).collect();
-    let b = list(&base);
-    let block = super::sets::SHARED_RUN_BLOCK;
-    for at in [0, 1, block - 1, block, block + 1, 2 * block, base.len() - 1] {
-        let mut more = base.clone();
-        more.insert(at, 2 * at as u32 + 1);
-        let c = set_changes(std::slice::from_ref(&b), &[list(&more)]);
-        let added: Vec<String> = c
-            .iter()
-            .flat_map(|c| c.added.to_hex_pairs())
-            .map(|p| p.0)
-            .collect();
-        assert_eq!(
-            added,
-            [hex(&(2 * at as u32 + 1).to_be_bytes())],
-            "added at {at}"
-        );
-        assert!(c.iter().all(|c| c.removed.is_empty()), "added at {at}");
-        let mut fewer = base.clone();
-        let gone = fewer.remove(at);
-        let c = set_changes(std::slice::from_ref(&b), &[list(&fewer)]);
-        let removed: Vec<String> = c
-            .iter()
-            .flat_map(|c| c.removed.to_hex_pairs())
-            .map(|p| p.0)
-            .collect();
-        assert_eq!(removed, [hex(&gone.to_be_bytes())], "removed at {at}");
-        assert!(c.iter().all(|c| c.added.is_empty()), "removed at {at}");
-    }
-}
-
 /// `listing_lines` is exactly what the listing adds to the summary, for plans with
 /// rule diffs, port sets, set maps past the listed entries, and bytecode diffs.
 #[test]
@@ -1044,280 +880,6 @@ fn a_rule_diff_of_every_rule_added_counts_as_its_text() {
     );
 }
 
-/// A program of `texts` as rules (counter slot = index), for the counter carry alone.
-fn program_of(texts: &[String]) -> ProgramSnapshot {
-    ProgramSnapshot {
-        symbol: "xdp_eth0".into(),
-        hook: HookKind::Xdp,
-        attach_to: "eth0".into(),
-        rules: (0..texts.len())
-            .map(|i| RuleMeta {
-                counter: i as u32,
-                line: i + 2,
-                text: texts[i].as_str().into(),
-                socket: None,
-            })
-            .collect(),
-        asm: String::new(),
-    }
-}
-
-/// The counter carry, which compares texts as written before their comparable forms,
-/// pairs exactly the rules an alignment of the comparable forms pairs: with `log`
-/// turned on and white space changed in the common head and tail, and in a middle
-/// long enough to be anchored on unique keys (hashed), with repeated texts in it.
-#[test]
-fn the_counter_carry_aligns_as_the_comparable_texts_do() {
-    let rule = |i: usize| format!("drop udp to *:{}", 1000 + i % 3000);
-    let old: Vec<String> = (0..9000).map(rule).collect();
-    let mut new = old.clone();
-    new[1] = format!("{} log", new[1]);
-    new[8990] = new[8990].replace(' ', "  ");
-    for i in (2000..7000).step_by(7) {
-        new[i] = format!("{} log 5/s", new[i]);
-    }
-    for i in (2003..7000).step_by(11) {
-        new[i] = format!("allow tcp to *:{i}");
-    }
-    new.insert(4500, rule(17));
-    new.remove(3000);
-    let (o, n) = (program_of(&old), program_of(&new));
-    let key = |t: &[String]| -> Vec<String> {
-        t.iter()
-            .map(|s| crate::rule_id::comparable_text(s).into_owned())
-            .collect()
-    };
-    let expected: Vec<(u32, u32)> = sockc_compiler::align::diff_ops(&key(&old), &key(&new))
-        .iter()
-        .filter(|op| op.tag() == DiffTag::Equal)
-        .flat_map(|op| op.old_range().zip(op.new_range()))
-        .map(|(i, j)| (i as u32, j as u32))
-        .collect();
-    let got: Vec<(u32, u32)> = carry_counters(&o, &n)
-        .iter()
-        .map(|c| (c.old_slot, c.new_slot))
-        .collect();
-    assert!(expected.len() > 8000, "{}", expected.len());
-    assert!(expected.contains(&(1, 1)) && expected.contains(&(8990, 8990)));
-    assert_eq!(got, expected);
-}
-
-/// The fresh slots are the new rules' slots that no counter stays in (carried from
-/// the same slot), sorted and once each, as a search of the sorted carried slots
-/// finds them: with slots below the bit set's bound (twice the rules), at it and far
-/// beyond it (a slot set from an older file), repeated slots, and carries that move.
-#[test]
-fn fresh_slots_are_the_slots_no_counter_stays_in() {
-    let texts: Vec<String> = (0..50).map(|i| format!("drop udp to *:{i}")).collect();
-    let mut program = program_of(&texts);
-    let bound = 2 * texts.len() as u32;
-    let slots = [0, 1, 63, 64, 65, 99, bound - 1, bound, bound + 1, 5_000_000];
-    for (i, r) in program.rules.iter_mut().enumerate() {
-        r.counter = slots[i % slots.len()] + (i / slots.len()) as u32 * 2;
-    }
-    let new = Snapshot {
-        programs: vec![program],
-        ..Snapshot::default()
-    };
-    let all: Vec<u32> = new.programs[0].rules.iter().map(|r| r.counter).collect();
-    let carry = |old_slot: u32, new_slot: u32| CounterCarry {
-        symbol: "xdp_eth0".into(),
-        old_slot,
-        new_slot,
-    };
-    // Every other rule's slot stays; every third moves (its counts go elsewhere).
-    let carried: Vec<CounterCarry> = all
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            if i % 3 == 0 {
-                carry(s + 1, s)
-            } else {
-                carry(s, s)
-            }
-        })
-        .filter(|c| c.new_slot % 2 == 0 || c.old_slot != c.new_slot)
-        .collect();
-    let mut stayed: Vec<u32> = carried
-        .iter()
-        .filter(|c| c.old_slot == c.new_slot)
-        .map(|c| c.new_slot)
-        .collect();
-    stayed.sort_unstable();
-    let mut expected: Vec<u32> = all
-        .iter()
-        .copied()
-        .filter(|s| stayed.binary_search(s).is_err())
-        .collect();
-    expected.sort_unstable();
-    expected.dedup();
-    let got = fresh_slots(&carried, &new);
-    assert_eq!(got, expected);
-    assert!(got.iter().any(|&s| s >= bound) && got.iter().any(|&s| s < bound));
-    assert!(stayed.iter().any(|&s| s >= bound) && stayed.iter().any(|&s| s < 64));
-    assert!(
-        got.contains(&5_000_000) && !got.contains(&5_000_002),
-        "{got:?}"
-    );
-    assert_eq!(fresh_slots(&[], &new).len(), {
-        let mut a = all.clone();
-        a.sort_unstable();
-        a.dedup();
-        a.len()
-    });
-}
-
-/// A program's carried counters share one symbol text, serialized as a string.
-#[test]
-fn carried_counters_share_their_program_symbol() {
-    let texts: Vec<String> = (0..5).map(|i| format!("drop udp to *:{i}")).collect();
-    let p = program_of(&texts);
-    let carried = carry_counters(&p, &p);
-    assert_eq!(carried.len(), 5);
-    assert!(carried
-        .iter()
-        .all(|c| std::sync::Arc::ptr_eq(&c.symbol, &carried[0].symbol)));
-    assert_eq!(
-        serde_json::to_value(&carried[0]).unwrap(),
-        serde_json::json!({ "symbol": "xdp_eth0", "old_slot": 0, "new_slot": 0 })
-    );
-}
-
-/// The port sets a snapshot records are those the scan of every rule's text finds
-/// (`port_sets::of`), which `Snapshot::of` runs only when a rule's text holds `@`:
-/// with a port set named, an address set, both, a port set declared but not named,
-/// and no set.
-#[test]
-fn snapshot_port_sets_are_the_scans() {
-    let files = [
-        "set p = { 22, 80-90 }\nxdp on eth0 {\n    drop tcp to *:@p\n    default allow\n}\n",
-        BASE,
-        "set p = { 22 }\nset a = { 10.0.0.0/8 }\nxdp on eth0 {\n    allow from @a\n    drop udp from *:@p\n    default allow\n}\n",
-        "set p = { 22 }\nxdp on eth0 {\n    drop tcp to *:22\n    default allow\n}\n",
-        "xdp on eth0 {\n    drop tcp to *:22\n    default allow\n}\n",
-    ];
-    for src in files {
-        let (c, diags) = sockc_compiler::compile(src, &sockc_compiler::Options::default());
-        let c = c.unwrap_or_else(|| panic!("compiles: {diags:?}\n{src}"));
-        assert_eq!(Snapshot::of(&c).port_sets, Some(port_sets::of(&c)), "{src}");
-    }
-    let named = snap(files[0]).port_sets.expect("recorded");
-    assert_eq!(named["p"], ["22", "80-90"]);
-}
-
-/// One program of `texts` as its rules and a default, for plans of many rules
-/// without compiling them.
-fn one_program(texts: &[String]) -> Snapshot {
-    let mut texts = texts.to_vec();
-    texts.push("default allow".into());
-    Snapshot {
-        programs: vec![ProgramSnapshot {
-            asm: "0: (b7) r0 = 2\n1: (95) exit\n".into(),
-            ..program_of(&texts)
-        }],
-        ..Snapshot::default()
-    }
-}
-
-/// A plan whose rule diff is made on a thread of its own is the plan made on one:
-/// rules added, removed, changed and moved in 6,000 rules, of distinct texts and of
-/// few (the alignments anchor, fill gaps, replace and compact), with the threshold
-/// below and above them.
-#[test]
-fn a_plan_made_on_two_threads_is_the_plan_made_on_one() {
-    for distinct in [700, 6_000] {
-        let old: Vec<String> = (0..6_000)
-            .map(|i| format!("drop tcp to *:{}", 1000 + i % distinct))
-            .collect();
-        let mut new = old.clone();
-        new.insert(17, "drop udp to *:53".into());
-        new.remove(2_500);
-        new[4_000] = "drop tcp to *:9".into();
-        let moved = new.remove(100);
-        new.insert(5_000, moved);
-        let (old, new) = (one_program(&old), one_program(&new));
-        for installed in [None, Some(&old)] {
-            let one = plan_with(installed, &new, usize::MAX);
-            let two = plan_with(installed, &new, 0);
-            assert_eq!(one, two);
-            assert_eq!(one.to_json(), two.to_json());
-            assert_eq!(plan(installed, &new), one);
-            assert!(!one.rule_diff.is_empty());
-        }
-        let p = plan_with(Some(&old), &new, 0);
-        assert!(p.counter_carry.len() > 10, "{distinct}");
-    }
-}
-
-/// `beside` runs its first task on a thread of its own when asked, its second on the
-/// caller's, and gives each task's answer in its place either way.
-#[test]
-fn beside_runs_the_first_task_on_its_own_thread() {
-    let here = std::thread::current().id();
-    let on = || std::thread::current().id();
-    let (a, b) = beside(true, on, on);
-    assert_ne!(a, here);
-    assert_eq!(b, here);
-    assert_eq!(beside(false, on, on), (here, here));
-    assert_eq!(beside(true, || 1, || "two"), (1, "two"));
-}
-
-/// Review h65: on a thread that keeps its work to itself (a small file's `apply`,
-/// `beside::keep_to_this_thread`), a plan of many rules still makes its rule diff on
-/// a thread of its own: the rules counted are the installed generation's too, which
-/// the small file says nothing of (100,000 installed rules replaced with 1,000
-/// planned 43 ms in turn, 26 ms beside).
-#[test]
-fn a_plan_of_many_rules_takes_a_thread_where_the_apply_keeps_to_itself() {
-    std::thread::spawn(|| {
-        sockc_compiler::beside::keep_to_this_thread();
-        let here = std::thread::current().id();
-        let on = || std::thread::current().id();
-        let (a, b) = beside(true, on, on);
-        assert_ne!(a, here, "the rule diff ran in turn");
-        assert_eq!(b, here);
-        assert_eq!(beside(false, on, on), (here, here));
-    })
-    .join()
-    .unwrap();
-}
-
-/// Every rule file under `rules/` that compiles (its `file` sets read from its own
-/// directory, as `sockc apply` reads them), whole and shed as a first install sheds
-/// it: the port sets its snapshot records are those the scan of every rule finds.
-/// Review h61: `Snapshot::of` asks the metadata's texts for `@` before it scans the
-/// IR's; this holds them to the same answer on every example (sockmap groups, whose
-/// metadata lists rules the IR does not, included).
-#[test]
-fn snapshot_port_sets_are_the_scans_on_every_example() {
-    let files = sockc_testkit::rule_files::paths();
-    let (mut compiled, mut named) = (0, 0);
-    for f in &files {
-        let src = std::fs::read_to_string(f).unwrap();
-        let mut opts = sockc_compiler::Options::default();
-        opts.sema.base_dir = f.parent().map(|d| d.to_path_buf());
-        let Some(mut c) = sockc_compiler::compile(&src, &opts).0 else {
-            continue;
-        };
-        compiled += 1;
-        let scanned = port_sets::of(&c);
-        named += usize::from(!scanned.is_empty());
-        assert_eq!(Snapshot::of(&c).port_sets, Some(scanned), "{}", f.display());
-        c.shed_lowering(|r| r.text.contains('@'));
-        let shed = port_sets::of(&c);
-        assert_eq!(
-            Snapshot::of(&c).port_sets,
-            Some(shed),
-            "shed: {}",
-            f.display()
-        );
-    }
-    assert!(
-        compiled >= 50 && named >= 3,
-        "{compiled} compiled, {named} name port sets"
-    );
-}
-
 /// The guess made before a re-apply's plan (`tables_likely_in_place`) agrees with the
 /// plan on a changed table under the same code (yes), the same file, a changed map
 /// shape, changed code and a program more or fewer (no).
@@ -1415,5 +977,23 @@ fn a_rule_diff_of_one_program_aligns_its_texts_as_its_lines() {
                 "case {case}: no line is kept under another label\n{moved}"
             );
         }
+    }
+}
+
+/// A program of `texts` as rules (counter slot = index), for the counter carry alone.
+pub(super) fn program_of(texts: &[String]) -> ProgramSnapshot {
+    ProgramSnapshot {
+        symbol: "xdp_eth0".into(),
+        hook: HookKind::Xdp,
+        attach_to: "eth0".into(),
+        rules: (0..texts.len())
+            .map(|i| RuleMeta {
+                counter: i as u32,
+                line: i + 2,
+                text: texts[i].as_str().into(),
+                socket: None,
+            })
+            .collect(),
+        asm: String::new(),
     }
 }
