@@ -747,17 +747,14 @@ fn endpoint_at(src: &str, i: usize) -> Res<Endpoint> {
 
 /// `proto_name = @{ ("tcp" | "udp" | "icmpv6" | "icmp" | "any") ~ !IDC }`
 fn proto_name(s: &[u8], i: usize) -> Option<(Option<u8>, usize)> {
-    // Most words tried here are none (`ip4`, `from`, `to`): their first letter says
-    // so, and says which one name (or two, in the grammar's order) to compare.
-    let name: &str = match s.get(i)? {
-        b't' => "tcp",
-        b'u' => "udp",
-        b'i' if kw(s, i, b"icmpv6").is_some() => "icmpv6",
-        b'i' => "icmp",
-        b'a' => "any",
-        _ => return None,
-    };
-    kw(s, i, name.as_bytes()).map(|e| (proto_by_name(name), e))
+    // Most words tried here are none (`ip4`, `from`, `to`): their first letter says so.
+    if !matches!(s.get(i), Some(b't' | b'u' | b'i' | b'a')) {
+        return None;
+    }
+    const NAMES: [&str; 5] = ["tcp", "udp", "icmpv6", "icmp", "any"];
+    NAMES
+        .iter()
+        .find_map(|n| kw(s, i, n.as_bytes()).map(|e| (proto_by_name(n), e)))
 }
 
 /// `flag_name = @{ ("syn" | ... | "cwr") ~ !(IDC | ":") }`
