@@ -30,6 +30,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::{IpNet, Ipv4Net};
 
+use self::lines::lines_before_close;
 use super::{
     ast::*,
     build::Builder,
@@ -202,31 +203,6 @@ fn nl_char(b: u8) -> bool {
     b == b'\n' || b == b'\r' || b == b';'
 }
 
-/// `nl = _{ (NEWLINE | ";")+ }`, with the implicit whitespace between repetitions.
-/// The lines from `i` up to the first one whose first character (after blanks) is a
-/// `}`: at least the number of statements a block has there, so that its list is
-/// made once (growing a 10k-rule block's list by doubling copied it a dozen times,
-/// about a fifth of a 10k-rule apply's page faults).
-/// Also where that line begins (the end of `s` when no line does).
-fn lines_before_close(s: &[u8], i: usize) -> (usize, usize) {
-    let from = i.min(s.len());
-    let rest = &s[from..];
-    let mut lines = 1;
-    let mut nl = 0;
-    while let Some(n) = find_byte(b'\n', &rest[nl..]) {
-        nl += n;
-        let next = rest[nl + 1..]
-            .iter()
-            .find(|&&c| c != b' ' && c != b'\t' && c != b'\r');
-        if next == Some(&b'}') {
-            return (lines, from + nl + 1);
-        }
-        lines += 1;
-        nl += 1;
-    }
-    (lines, s.len())
-}
-
 /// Blocks shorter than this are never offered to be read in two halves.
 const SPLIT_MIN_LINES: usize = 64;
 
@@ -279,6 +255,7 @@ pub(crate) fn scan_stmts(
     i
 }
 
+/// `nl = _{ (NEWLINE | ";")+ }`, with the implicit whitespace between repetitions.
 fn nl(s: &[u8], i: usize) -> Option<usize> {
     if i >= s.len() || !nl_char(s[i]) {
         return None;
@@ -358,9 +335,11 @@ fn number(s: &[u8], i: usize, e: usize, max: u32) -> Result<u32, Bail> {
 /// starts a block head (the heads the scanner leaves to pest, `netfilter` and `cgroup`,
 /// end a block the scanner reads all the same).
 fn hook_kw(s: &[u8], i: usize) -> bool {
-    [&b"xdp"[..], b"tc", b"sk_lookup", b"sockmap", b"cgroup"]
-        .iter()
-        .any(|w| kw(s, i, w).is_some())
+    // Asked at every statement, whose first letter (`allow`, `drop`) already says no.
+    matches!(s.get(i), Some(b'x' | b't' | b's' | b'c'))
+        && [&b"xdp"[..], b"tc", b"sk_lookup", b"sockmap", b"cgroup"]
+            .iter()
+            .any(|w| kw(s, i, w).is_some())
 }
 
 /// `hook_block = { hook_head ~ "{" ~ nl? ~ (stmt ~ (nl | &"}"))* ~ "}" }`, handed
@@ -634,15 +613,19 @@ fn target(src: &str, i: usize) -> Option<(Target, Option<Span>, usize)> {
 /// its way there), and where it ends.
 fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>, Bail> {
     let s = src.as_bytes();
-    // Every alternative but `endpoint` starts with a lower-case letter or `!`.
-    if !matches!(s.get(i), Some(c) if c.is_ascii_lowercase() || *c == b'!') {
-        return Ok(endpoint_at(src, i)?.map(|(ep, e)| push(out, Match::Dst(ep), e)));
-    }
+    // Every alternative but `endpoint` starts with a lower-case letter or `!`. Each
+    // keyword below is tried only where its first letter stands: the same order of
+    // alternatives, without comparing the words that cannot match (most of the
+    // scanner's own work per rule).
+    let first = match s.get(i) {
+        Some(&c) if c.is_ascii_lowercase() || c == b'!' => c,
+        _ => return Ok(endpoint_at(src, i)?.map(|(ep, e)| push(out, Match::Dst(ep), e))),
+    };
     // proto = { proto_name | kw_proto ~ (proto_name | number) }
     if let Some((p, e)) = proto_name(s, i) {
         return Ok(Some(push(out, Match::Proto(p, Span::new(i, e), false), e)));
     }
-    if let Some(e) = kw(s, i, b"proto") {
+    if let Some(e) = (first == b'p').then(|| kw(s, i, b"proto")).flatten() {
         let j = skip(s, e);
         if let Some((p, e)) = proto_name(s, j) {
             return Ok(Some(push(out, Match::Proto(p, Span::new(i, e), false), e)));
@@ -658,31 +641,47 @@ fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>
         }
     }
     // family = @{ ("ip4" | "ip6") ~ !IDC }
-    if let Some(e) = kw(s, i, b"ip4") {
-        return Ok(Some(push(
-            out,
-            Match::Family(Family::V4, Span::new(i, e)),
-            e,
-        )));
-    }
-    if let Some(e) = kw(s, i, b"ip6") {
-        return Ok(Some(push(
-            out,
-            Match::Family(Family::V6, Span::new(i, e)),
-            e,
-        )));
+    if first == b'i' {
+        if let Some(r) = family(s, i, out) {
+            return Ok(Some(r));
+        }
     }
     // from = { kw_from ~ endpoint }, to = { kw_to ~ endpoint }
-    if let Some(e) = kw(s, i, b"from") {
+    let endpoint_kw = match first {
+        b'f' => kw(s, i, b"from").map(|e| (e, true)),
+        b't' => kw(s, i, b"to").map(|e| (e, false)),
+        _ => None,
+    };
+    if let Some((e, is_src)) = endpoint_kw {
         if let Some((ep, e)) = endpoint(src, skip(s, e))? {
-            return Ok(Some(push(out, Match::Src(ep), e)));
+            let m = if is_src {
+                Match::Src(ep)
+            } else {
+                Match::Dst(ep)
+            };
+            return Ok(Some(push(out, m, e)));
         }
     }
-    if let Some(e) = kw(s, i, b"to") {
-        if let Some((ep, e)) = endpoint(src, skip(s, e))? {
-            return Ok(Some(push(out, Match::Dst(ep), e)));
-        }
+    match_item_rest(src, i, first, out)
+}
+
+/// `family = @{ ("ip4" | "ip6") ~ !IDC }` at `i`, pushed onto `out`: where it ends.
+fn family(s: &[u8], i: usize, out: &mut Vec<Match>) -> Option<usize> {
+    if let Some(e) = kw(s, i, b"ip4") {
+        return Some(push(out, Match::Family(Family::V4, Span::new(i, e)), e));
     }
+    let e = kw(s, i, b"ip6")?;
+    Some(push(out, Match::Family(Family::V6, Span::new(i, e)), e))
+}
+
+/// [`match_item`]'s alternatives after `to`, at `i` whose first byte is `first`.
+fn match_item_rest(
+    src: &str,
+    i: usize,
+    first: u8,
+    out: &mut Vec<Match>,
+) -> Result<Option<usize>, Bail> {
+    let s = src.as_bytes();
     // tcp_flag = { negate? ~ flag_name }
     let negated = s.get(i) == Some(&b'!');
     let j = if negated { skip(s, i + 1) } else { i };
@@ -696,7 +695,7 @@ fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>
     }
     // icmp_type = { kw_type ~ (number | icmp_type_name) },
     // icmp_type_name = @{ ASCII_ALPHA ~ (ASCII_ALPHANUMERIC | "-")* }
-    if let Some(e) = kw(s, i, b"type") {
+    if let Some(e) = (first == b't').then(|| kw(s, i, b"type")).flatten() {
         let j = skip(s, e);
         let d = digits(s, j);
         if d > j {
@@ -713,7 +712,7 @@ fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>
         }
     }
     // icmp_code = { kw_code ~ number }
-    if let Some(e) = kw(s, i, b"code") {
+    if let Some(e) = (first == b'c').then(|| kw(s, i, b"code")).flatten() {
         let j = skip(s, e);
         let d = digits(s, j);
         if d > j {
@@ -722,7 +721,7 @@ fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>
         }
     }
     // frag = @{ "frag" ~ !IDC }
-    if let Some(e) = kw(s, i, b"frag") {
+    if let Some(e) = (first == b'f').then(|| kw(s, i, b"frag")).flatten() {
         return Ok(Some(push(out, Match::Frag(Span::new(i, e)), e)));
     }
     // A bare endpoint is a destination.
@@ -730,6 +729,7 @@ fn match_item(src: &str, i: usize, out: &mut Vec<Match>) -> Result<Option<usize>
 }
 
 /// `out.push(m)`, then `end`: an item's end once it is on the list.
+#[inline(always)]
 fn push(out: &mut Vec<Match>, m: Match, end: usize) -> usize {
     out.push(m);
     end
@@ -986,5 +986,6 @@ fn port(src: &str, i: usize) -> Res<PortSpec> {
     }
 }
 
+mod lines;
 #[cfg(test)]
 mod tests;
