@@ -69,7 +69,12 @@ impl<'a> LineStarts<'a> {
         let b = self.before.partition_point(|&n| n < k) - 1;
         let from = b * self.block;
         let mut seen = self.before[b];
-        for i in memchr::memchr2_iter(b'\n', b'\r', &self.text[from..]) {
+        // A plain walk: at most one block's bytes, and no `memchr`, whose first search
+        // detects the CPU's features (`byte_search`'s module docs).
+        let ends = (self.text[from..].iter().enumerate())
+            .filter(|(_, &b)| b == b'\n' || b == b'\r')
+            .map(|(i, _)| i);
+        for i in ends {
             if is_break(self.text, from + i) {
                 seen += 1;
                 if seen == k {
