@@ -315,30 +315,23 @@ impl<'a> Agent<'a> {
     /// Installs applied from this directory (by their manifests, so also those of an
     /// earlier run of the agent) whose file left it: kept, or flushed with `--prune`.
     /// Only those are recovered (their interrupted work finished or undone) before
-    /// their generation is said: another install's leftovers are not the agent's to
-    /// collect every round, and its interrupted command may be looked at meanwhile.
+    /// their generation is said, and asked again after: another install's leftovers
+    /// are not the agent's to collect every round, and its interrupted command may be
+    /// looked at meanwhile; an install whose file is still here is its apply's.
     fn handle_gone(&mut self, store: &Store, snap: &Snapshot) {
         let prefix = format!("{}/", self.dir.display());
         for name in store.names().unwrap_or_default() {
-            let from_here = |m: &Manifest| m.source_file.starts_with(&prefix);
-            if !matches!(store.manifest(&name), Ok(Some(m)) if from_here(&m)) {
+            let gone_here = |m: &Manifest| self.gone_file(&name, m, &prefix, snap).is_some();
+            if !matches!(store.manifest(&name), Ok(Some(m)) if gone_here(&m)) {
                 continue;
             }
             let recovered = install::recover(store, Some(&name));
             let (Ok(_), Ok(Some(m))) = (recovered, store.manifest(&name)) else {
                 continue;
             };
-            let Some(file) = m.source_file.strip_prefix(&prefix) else {
+            let Some(file) = self.gone_file(&name, &m, &prefix, snap) else {
                 continue;
             };
-            let done = self
-                .report
-                .entries
-                .get(&name)
-                .is_some_and(|e| matches!(e.outcome, Outcome::Kept | Outcome::Pruned));
-            if file.contains('/') || done || snap.files.iter().any(|f| f.name == name) {
-                continue;
-            }
             let (outcome, generation, message) = match self.args.prune {
                 false => (
                     Outcome::Kept,
@@ -379,6 +372,26 @@ impl<'a> Agent<'a> {
                 unix: now(),
             });
         }
+    }
+
+    /// The file, relative to the directory, of install `name` whose manifest `m`
+    /// names one of the directory's (`prefix`) that left it and is not yet said
+    /// kept or pruned; `None` for any other install.
+    fn gone_file<'m>(
+        &self,
+        name: &str,
+        m: &'m Manifest,
+        prefix: &str,
+        snap: &Snapshot,
+    ) -> Option<&'m str> {
+        let file = m.source_file.strip_prefix(prefix)?;
+        let done = self
+            .report
+            .entries
+            .get(name)
+            .is_some_and(|e| matches!(e.outcome, Outcome::Kept | Outcome::Pruned));
+        let here = snap.files.iter().any(|f| f.name == name);
+        (!file.contains('/') && !done && !here).then_some(file)
     }
 }
 
