@@ -319,8 +319,13 @@ fn opt_arg() -> Arg {
 /// and the man page build them all.
 pub fn command() -> Command {
     let mut cmd = Cli::command();
-    for (name, args) in ARGS {
-        cmd = cmd.mut_subcommand(name, |c| c.defer(*args));
+    // In place: `mut_subcommand` takes each command out of the list and pushes it back
+    // (the commands after it moved down, then the whole command line moved twice),
+    // which was most of `sockc --version`'s instructions.
+    for c in cmd.get_subcommands_mut() {
+        if let Some((_, args)) = ARGS.iter().find(|(name, _)| *name == c.get_name()) {
+            *c = std::mem::take(c).defer(*args);
+        }
     }
     cmd
 }
