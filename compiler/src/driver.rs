@@ -880,7 +880,7 @@ mod tests {
         let shown = whole.without_rules();
         let mut expected = whole.clone();
         for p in &mut expected.programs {
-            p.rules.clear();
+            p.rules = Vec::new().into();
         }
         assert_eq!(shown, expected);
         assert!(whole.programs.iter().all(|p| !p.rules.is_empty()));

@@ -221,7 +221,7 @@ pub fn needed(m: &Manifest) -> bool {
         m.snapshot
             .programs
             .iter()
-            .flat_map(|p| &p.rules)
+            .flat_map(|p| p.rules.iter())
             .map(|r| &*r.text),
     )
 }

@@ -36,7 +36,11 @@ pub fn switch_conntrack(
     warn_no_conntrack: &dyn Fn(&str),
 ) {
     let _t = stages::stage("conntrack anchor");
-    let rules = compiled.metadata.programs.iter().flat_map(|p| &p.rules);
+    let rules = compiled
+        .metadata
+        .programs
+        .iter()
+        .flat_map(|p| p.rules.iter());
     let needed = conntrack_anchor::needed_by(rules.map(|r| &*r.text));
     match conntrack_anchor::after_apply(name, needed) {
         Outcome::Created(n) | Outcome::Removed(n) | Outcome::Shared(n) => report.notices.push(n),

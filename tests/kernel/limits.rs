@@ -54,7 +54,8 @@ fn raw_object(insns: Vec<Insn>, relocs: Vec<(usize, String)>, maps: Vec<MapDef>)
                 line: 1,
                 text: "default allow".into(),
                 socket: None,
-            }],
+            }]
+            .into(),
             socket_slots: Vec::new(),
             netns_cookie: Vec::new(),
             kernel_refs: Vec::new(),

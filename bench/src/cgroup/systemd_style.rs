@@ -154,7 +154,7 @@ fn metadata(programs: &[(&str, HookKind)], deny: &[Ipv4Net]) -> Metadata {
                 symbol: (*symbol).into(),
                 hook: *hook,
                 attach_to: String::new(),
-                rules: Vec::new(),
+                rules: Vec::new().into(),
                 socket_slots: Vec::new(),
                 netns_cookie: Vec::new(),
                 kernel_refs: Vec::new(),

@@ -282,7 +282,7 @@ fn metadata(bs: &[Binding]) -> Metadata {
             symbol: SYMBOL.into(),
             hook: HookKind::SkLookup,
             attach_to: String::new(),
-            rules: Vec::new(),
+            rules: Vec::new().into(),
             socket_slots: Vec::new(),
             netns_cookie: Vec::new(),
             kernel_refs: Vec::new(),

@@ -427,7 +427,7 @@ pub fn slots(store: &Store, m: &Manifest, looked: bool) -> Vec<SlotStatus> {
                     .programs
                     .iter()
                     .filter(|p| p.hook == sockc_compiler::hooks::HookKind::SkLookup)
-                    .flat_map(|p| &p.rules)
+                    .flat_map(|p| p.rules.iter())
                     .filter(|r| r.socket.as_deref() == Some(decl.name.as_str()))
                     .map(|r| format!("line {}: {}", r.line, r.text))
                     .collect(),

@@ -186,9 +186,11 @@ fn fresh_slots_are_the_slots_no_counter_stays_in() {
     let mut program = program_of(&texts);
     let bound = 2 * texts.len() as u32;
     let slots = [0, 1, 63, 64, 65, 99, bound - 1, bound, bound + 1, 5_000_000];
-    for (i, r) in program.rules.iter_mut().enumerate() {
+    let mut rules = program.rules.to_vec();
+    for (i, r) in rules.iter_mut().enumerate() {
         r.counter = slots[i % slots.len()] + (i / slots.len()) as u32 * 2;
     }
+    program.rules = rules.into();
     let new = Snapshot {
         programs: vec![program],
         ..Snapshot::default()

@@ -73,7 +73,7 @@ pub fn encode<W: Write>(p: &ProgramSnapshot, w: &mut W) -> io::Result<()> {
     w.write_all(&(p.asm.len() as u64).to_le_bytes())?;
     w.write_all(p.asm.as_bytes())?;
     w.write_all(&(p.rules.len() as u64).to_le_bytes())?;
-    for r in &p.rules {
+    for r in p.rules.iter() {
         w.write_all(&r.counter.to_le_bytes())?;
         w.write_all(&(r.line as u64).to_le_bytes())?;
         w.write_all(&len32(r.text.len())?.to_le_bytes())?;
@@ -149,7 +149,7 @@ pub fn decode(bytes: &[u8]) -> Result<ProgramSnapshot, String> {
         symbol: head.symbol.into_owned(),
         hook: head.hook,
         attach_to: head.attach_to.into_owned(),
-        rules,
+        rules: rules.into(),
         asm,
     })
 }
