@@ -232,7 +232,7 @@ impl ProgramMeta {
             symbol: symbol.clone(),
             hook: *hook,
             attach_to: attach_to.clone(),
-            rules: std::sync::Arc::from([]),
+            rules: Default::default(),
             attach_map: attach_map.clone(),
             socket_slots: socket_slots.clone(),
             netns_cookie: netns_cookie.clone(),
@@ -242,7 +242,6 @@ impl ProgramMeta {
 
     /// A program's entry: its rules in order, the default last.
     pub fn of(module: &ir::Module, p: &Program) -> ProgramMeta {
-        // Room for the default's entry too: the list is not grown (copied) for it.
         let rules = p.rules.iter().map(|r| RuleMeta {
             counter: r.counter,
             line: r.line,
@@ -260,7 +259,8 @@ impl ProgramMeta {
             text: format!("default {}", ir::verdict_name(p.default)).into(),
             socket: None,
         };
-        // One allocation of the exact length (the iterator knows it).
+        // One allocation of the exact length, the default's entry included (the
+        // iterator knows it): the list is not grown (copied) for it.
         let rules: std::sync::Arc<[RuleMeta]> = rules.chain(std::iter::once(default)).collect();
         ProgramMeta {
             symbol: p.symbol.clone(),
@@ -306,12 +306,12 @@ impl ProgramMeta {
     pub(crate) fn of_group(g: &SockmapGroup, blocks: &mut [ProgramMeta]) -> Vec<ProgramMeta> {
         for p in blocks.iter_mut().filter(|p| p.attach_to == g.cgroup) {
             p.attach_map = g.program_array(p.hook).map(|r| g.map_name(r));
-            if p.hook != HookKind::SockmapSend {
+            if p.hook != HookKind::SockmapSend || g.stack_counters.is_empty() {
                 continue;
             }
             // Each `redirect local` rule's messages through the stack, on the line
-            // after the rule's own (the redirected ones).
-            // Rare (sockmap send blocks only): the shared list is made again.
+            // after the rule's own (the redirected ones): the shared list made again,
+            // only where there are some.
             let mut rules = p.rules.to_vec();
             for &(rule, slot) in g.stack_counters.iter().rev() {
                 let r = rules[rule].clone();

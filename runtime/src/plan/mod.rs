@@ -165,10 +165,10 @@ fn shared_rules(
     rules: &std::sync::Arc<[RuleMeta]>,
     named_sets: &mut bool,
 ) -> std::sync::Arc<[RuleMeta]> {
-    let found = rules
-        .iter()
-        .any(|r| sockc_compiler::byte_search::find_byte(b'@', r.text.as_bytes()).is_some());
-    *named_sets |= found;
+    // Once one program's text has an `@`, no other's is read for it.
+    *named_sets = *named_sets
+        || (rules.iter())
+            .any(|r| sockc_compiler::byte_search::find_byte(b'@', r.text.as_bytes()).is_some());
     rules.clone()
 }
 
