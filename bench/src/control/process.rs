@@ -16,8 +16,8 @@ use std::{
     fs::File,
     os::fd::AsRawFd,
     path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
 use crate::peer::sys;
@@ -124,8 +124,8 @@ fn run(step: &Step, mut cmd: Command) -> Result<Measured, String> {
     // the child while this thread waits in `wait4`.
     let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
-    let (child, start) = spawn_placed(cmd, ns_fd).map_err(|e| format!("{what}: {e}"))?;
-    let (status, usage) = wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
+    let (child, start) = sys::spawn_placed(cmd, ns_fd).map_err(|e| format!("{what}: {e}"))?;
+    let (status, usage) = sys::wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
     let wall = start.elapsed();
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     let _ = std::fs::remove_file(&err_path);
@@ -142,52 +142,6 @@ fn run(step: &Step, mut cmd: Command) -> Result<Measured, String> {
         wall,
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
     })
-}
-
-/// Starts `cmd` inside the namespace `ns_fd` (`None`: this one), on every CPU and under
-/// the normal scheduler, and when it started. From a thread of its own that is put
-/// there first, which the child inherits: the child is then made by `posix_spawn`
-/// (the standard library's choice without a `pre_exec`), sharing this process's
-/// memory until its `exec`, where a `fork` copied the page tables of this process —
-/// which holds every size's rule files — and the child's `exec` tore them down again:
-/// a few milliseconds on both sides of every figure (acl1_1000's steps took 9-13 ms
-/// in a whole run against 6-7 ms in a run of that size alone).
-fn spawn_placed(mut cmd: Command, ns_fd: Option<i32>) -> std::io::Result<(Child, Instant)> {
-    let cpus = sys::all_cpus();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            if let Some(fd) = ns_fd {
-                sys::setns(fd)?;
-            }
-            sys::set_fifo(0, None)?;
-            sys::set_affinity(0, &cpus)?;
-            let start = Instant::now();
-            // Reaped by the caller's `wait4`, which also gives the child's CPU time.
-            #[allow(clippy::zombie_processes)]
-            let child = cmd.spawn()?;
-            Ok((child, start))
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
-}
-
-/// Waits for child `pid`: its status and resource use.
-fn wait4(pid: i32) -> std::io::Result<(i32, libc::rusage)> {
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waits for this process's own child, with valid out-pointers.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if rc == pid {
-            return Ok((status, usage));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@
 
 use std::{
     fs::File,
-    os::{fd::AsRawFd, unix::process::CommandExt},
+    os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use super::{breakdown, sys};
@@ -265,23 +265,10 @@ fn run_with_stderr(
         .map_err(|e| format!("{what}: {e}"))?;
     let err_path = std::env::temp_dir().join(format!("sockc-peer-{}.err", std::process::id()));
     let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
-    let cpus = sys::all_cpus();
     let ns_fd = netns.as_ref().map(|f| f.as_raw_fd());
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
-    // SAFETY: the closure only makes system calls (setns, sched_*), which
-    // are async-signal-safe, on a descriptor that stays open until after the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some(fd) = ns_fd {
-                sys::setns(fd)?;
-            }
-            sys::set_fifo(0, None)?;
-            sys::set_affinity(0, &cpus)
-        });
-    }
-    let start = Instant::now();
-    let child = cmd.spawn().map_err(|e| format!("{what}: {e}"))?;
-    let (status, rusage) = wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
+    let (child, start) = sys::spawn_placed(cmd, ns_fd).map_err(|e| format!("{what}: {e}"))?;
+    let (status, rusage) = sys::wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
     let wall = start.elapsed();
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     let _ = std::fs::remove_file(&err_path);
@@ -289,22 +276,4 @@ fn run_with_stderr(
         return Err(format!("{what} failed ({status:#x}): {}", stderr.trim()));
     }
     Ok((wall, rusage, stderr))
-}
-
-/// Waits for child `pid`, returning its status and resource use.
-fn wait4(pid: i32) -> std::io::Result<(i32, libc::rusage)> {
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it.
-    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waiting for our own child with valid out-pointers.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut rusage) };
-        if rc == pid {
-            return Ok((status, rusage));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
