@@ -10,6 +10,8 @@
 //! line: a table of a 100,000-line file was 800 KB grown push by push, most of the
 //! time of the one warning a first apply prints.
 
+use crate::byte_search::count_byte;
+
 /// Bytes of text per block.
 const BLOCK: usize = 1024;
 
@@ -100,7 +102,8 @@ fn is_break(text: &[u8], i: usize) -> bool {
 /// Line breaks at `from..to` of `text`: every `\n`, and every `\r` not before a `\n`
 /// (which may be past `to`).
 fn breaks_in(text: &[u8], from: usize, to: usize) -> usize {
-    let (newlines, returns) = newlines_and_returns(&text[from..to]);
+    let bytes = &text[from..to];
+    let (newlines, returns) = (count_byte(b'\n', bytes), count_byte(b'\r', bytes));
     if returns == 0 {
         return newlines;
     }
@@ -108,22 +111,4 @@ fn breaks_in(text: &[u8], from: usize, to: usize) -> usize {
         .filter(|&i| text[i] == b'\r' && text.get(i + 1) == Some(&b'\n'))
         .count();
     newlines + returns - before_newline
-}
-
-/// The `\n`s and `\r`s in `bytes`, counted 255 bytes at a time in bytes (a loop the
-/// compiler makes vector code of: about 0.4 ms for 6 MB here, against 2.9 ms counted
-/// into a `usize`).
-fn newlines_and_returns(bytes: &[u8]) -> (usize, usize) {
-    let (mut newlines, mut returns) = (0, 0);
-    for chunk in bytes.chunks(255) {
-        let (n, r) = chunk.iter().fold((0u8, 0u8), |(n, r), &b| {
-            (
-                n.wrapping_add(u8::from(b == b'\n')),
-                r.wrapping_add(u8::from(b == b'\r')),
-            )
-        });
-        newlines += usize::from(n);
-        returns += usize::from(r);
-    }
-    (newlines, returns)
 }
