@@ -136,6 +136,16 @@ fn entry_changes_find_changes_at_block_edges() {
             entries: e,
         }
     };
+    // The keys (hex) one side of the changes holds.
+    type Side = fn(&SetChange) -> &Entries;
+    let keys = |changes: &[SetChange], side: Side| -> Vec<String> {
+        changes
+            .iter()
+            .flat_map(|c| side(c).to_hex_pairs())
+            .map(|p| p.0)
+            .collect()
+    };
+    let (added, removed): (Side, Side) = (|c| &c.added, |c| &c.removed);
     let base: Vec<u32> = (0..n).map(|i| 2 * i).collect();
     let b = list(&base);
     let block = SHARED_RUN_BLOCK;
@@ -143,26 +153,17 @@ fn entry_changes_find_changes_at_block_edges() {
         let mut more = base.clone();
         more.insert(at, 2 * at as u32 + 1);
         let c = set_changes(std::slice::from_ref(&b), &[list(&more)]);
-        let added: Vec<String> = c
-            .iter()
-            .flat_map(|c| c.added.to_hex_pairs())
-            .map(|p| p.0)
-            .collect();
-        assert_eq!(
-            added,
-            [hex(&(2 * at as u32 + 1).to_be_bytes())],
-            "added at {at}"
-        );
-        assert!(c.iter().all(|c| c.removed.is_empty()), "added at {at}");
+        let new = hex(&(2 * at as u32 + 1).to_be_bytes());
+        assert_eq!(keys(&c, added), [new], "added at {at}");
+        assert!(keys(&c, removed).is_empty(), "added at {at}");
         let mut fewer = base.clone();
         let gone = fewer.remove(at);
         let c = set_changes(std::slice::from_ref(&b), &[list(&fewer)]);
-        let removed: Vec<String> = c
-            .iter()
-            .flat_map(|c| c.removed.to_hex_pairs())
-            .map(|p| p.0)
-            .collect();
-        assert_eq!(removed, [hex(&gone.to_be_bytes())], "removed at {at}");
-        assert!(c.iter().all(|c| c.added.is_empty()), "removed at {at}");
+        assert_eq!(
+            keys(&c, removed),
+            [hex(&gone.to_be_bytes())],
+            "removed at {at}"
+        );
+        assert!(keys(&c, added).is_empty(), "removed at {at}");
     }
 }
