@@ -11,14 +11,7 @@
 //! Invariant: a run whose exit code is not one the caller allows is an error with
 //! the command and its standard error, never a figure.
 
-use std::{
-    ffi::OsString,
-    fs::File,
-    os::fd::AsRawFd,
-    path::Path,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{ffi::OsString, path::Path, process::Command, time::Duration};
 
 use crate::peer::sys;
 
@@ -110,36 +103,24 @@ pub fn peak_rss_mib(step: &Step) -> Result<f64, String> {
         .ok_or_else(|| format!("GNU time printed `{}`", text.trim()))
 }
 
-fn run(step: &Step, mut cmd: Command) -> Result<Measured, String> {
+fn run(step: &Step, cmd: Command) -> Result<Measured, String> {
     let what = step.describe();
-    let netns = step
-        .netns
-        .as_deref()
-        .map(sys::netns_file)
-        .transpose()
-        .map_err(|e| format!("{what}: {e}"))?;
-    let ns_fd = netns.as_ref().map(|f| f.as_raw_fd());
-    let err_path = std::env::temp_dir().join(format!("sockc-control-{}.err", std::process::id()));
-    // Standard error into a file, read after the exit: a pipe could fill and stall
-    // the child while this thread waits in `wait4`.
-    let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
-    let (child, start) = sys::spawn_placed(cmd, ns_fd).map_err(|e| format!("{what}: {e}"))?;
-    let (status, usage) = sys::wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
-    let wall = start.elapsed();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&err_path);
+    let ran = sys::run_placed(cmd, step.netns.as_deref()).map_err(|e| format!("{what}: {e}"))?;
+    let (status, usage) = (ran.status, ran.usage);
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         -1
     };
     if !step.ok_codes.contains(&code) {
-        return Err(format!("{what} failed ({status:#x}): {}", stderr.trim()));
+        return Err(format!(
+            "{what} failed ({status:#x}): {}",
+            ran.stderr.trim()
+        ));
     }
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Ok(Measured {
-        wall,
+        wall: ran.wall,
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
     })
 }

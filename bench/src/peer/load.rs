@@ -11,8 +11,6 @@
 //! bpffs outlives the run.
 
 use std::{
-    fs::File,
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
@@ -255,25 +253,17 @@ fn run_keeping_stderr(cmd: Command, ns: Option<&str>) -> Result<(Duration, Strin
 }
 
 fn run_with_stderr(
-    mut cmd: Command,
+    cmd: Command,
     ns: Option<&str>,
 ) -> Result<(Duration, libc::rusage, String), String> {
     let what = format!("{cmd:?}");
-    let netns = ns
-        .map(sys::netns_file)
-        .transpose()
-        .map_err(|e| format!("{what}: {e}"))?;
-    let err_path = std::env::temp_dir().join(format!("sockc-peer-{}.err", std::process::id()));
-    let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
-    let ns_fd = netns.as_ref().map(|f| f.as_raw_fd());
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
-    let (child, start) = sys::spawn_placed(cmd, ns_fd).map_err(|e| format!("{what}: {e}"))?;
-    let (status, rusage) = sys::wait4(child.id() as i32).map_err(|e| format!("{what}: {e}"))?;
-    let wall = start.elapsed();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&err_path);
+    let ran = sys::run_placed(cmd, ns).map_err(|e| format!("{what}: {e}"))?;
+    let status = ran.status;
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("{what} failed ({status:#x}): {}", stderr.trim()));
+        return Err(format!(
+            "{what} failed ({status:#x}): {}",
+            ran.stderr.trim()
+        ));
     }
-    Ok((wall, rusage, stderr))
+    Ok((ran.wall, ran.usage, ran.stderr))
 }

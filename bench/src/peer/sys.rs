@@ -1,6 +1,6 @@
 //! The system calls the head-to-head needs and std does not wrap: entering a network
 //! namespace (a thread, or a child before it runs), a child started placed (namespace,
-//! CPUs, scheduler) without a `fork`, waiting for it, CPU affinity, switching GRO on
+//! CPUs, scheduler) without a `fork` and run to its end, CPU affinity, switching GRO on
 //! (which gives a veth its NAPI instance), a thread's CPU time, and two BPF commands
 //! (`BPF_PROG_LOAD` of a hand-assembled program, `BPF_PROG_TEST_RUN` with live
 //! frames). A leaf: no other module of the bench is used here.
@@ -10,8 +10,8 @@ use std::{
     io,
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
     path::Path,
-    process::{Child, Command},
-    time::Instant,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
 };
 
 use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_prog_type, BPF_F_TEST_XDP_LIVE_FRAMES};
@@ -69,6 +69,38 @@ pub fn spawn_placed(mut cmd: Command, ns_fd: Option<i32>) -> io::Result<(Child, 
         })
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+/// How a child [`run_placed`] ran ended: its wall time from spawn to exit, its wait
+/// status, its resource use and its standard error.
+pub struct Ran {
+    pub wall: Duration,
+    pub status: i32,
+    pub usage: libc::rusage,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to completion inside the namespace `ns` (`None`: this one), started as
+/// [`spawn_placed`] starts it, with standard input and output null and standard error
+/// in a file, read after the exit (a pipe could fill and stall the child while this
+/// thread waits in `wait4`).
+pub fn run_placed(mut cmd: Command, ns: Option<&str>) -> io::Result<Ran> {
+    let netns = ns.map(netns_file).transpose()?;
+    let err_path = std::env::temp_dir().join(format!("sockc-bench-{}.err", std::process::id()));
+    let err = File::create(&err_path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", err_path.display())))?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
+    let (child, start) = spawn_placed(cmd, netns.as_ref().map(|f| f.as_raw_fd()))?;
+    let (status, usage) = wait4(child.id() as i32)?;
+    let wall = start.elapsed();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    Ok(Ran {
+        wall,
+        status,
+        usage,
+        stderr,
     })
 }
 
