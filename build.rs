@@ -17,9 +17,19 @@
 //! process's start and end"). Only where the building host's glibc is 2.36 or later
 //! (`getconf GNU_LIBC_VERSION`): a binary built on an older one (Ubuntu 22.04's 2.35)
 //! must run there, and its loader does not read DT_RELR.
+//!
+//! And lays out the functions the common commands run (`link/hot-functions.txt`,
+//! written by `scripts/order-functions`) together at the start of the `sockc` binary's
+//! `.text` (LLD's `--symbol-ordering-file`): spread over its 9.4 MB, the ~1,000 of a
+//! re-apply cost a page fault for nearly every 64 KiB window of it (docs/benchmarks.md,
+//! "The binary's hot functions laid out together"). Only where rustc links with LLD
+//! (x86_64 Linux with glibc from Rust 1.90, unless the flags choose another linker):
+//! GNU ld has no such option. A name the binary lacks is skipped, so a stale list costs
+//! speed, never a build.
 
 fn main() {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let var: &dyn Fn(&str) -> String = &var;
     let static_crt = var("CARGO_CFG_TARGET_FEATURE")
         .split(',')
         .any(|f| f == "crt-static");
@@ -32,8 +42,61 @@ fn main() {
             println!("cargo:rustc-cfg=packed_relocs");
         }
     }
+    if links_with_lld(var) {
+        order_functions(var);
+    }
     println!("cargo:rustc-check-cfg=cfg(packed_relocs)");
+    println!("cargo:rustc-check-cfg=cfg(ordered_functions)");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+}
+
+/// The hot functions' list, relative to the package.
+const HOT_FUNCTIONS: &str = "link/hot-functions.txt";
+
+/// Gives the linker the hot functions' order for the `sockc` binary, and sets cfg
+/// `ordered_functions` for its test (tests/architecture/binary.rs).
+fn order_functions(var: &dyn Fn(&str) -> String) {
+    let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join(HOT_FUNCTIONS);
+    let Some(path) = path.to_str().filter(|p| !p.contains(',')) else {
+        return; // -Wl, splits its argument at commas
+    };
+    println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
+    if !std::path::Path::new(path).is_file() {
+        return;
+    }
+    println!("cargo:rustc-link-arg-bin=sockc=-Wl,--symbol-ordering-file={path}");
+    println!("cargo:rustc-link-arg-bin=sockc=-Wl,--no-warn-symbol-ordering");
+    println!("cargo:rustc-cfg=ordered_functions");
+}
+
+/// Whether rustc links this build with LLD: its default on x86_64 Linux with glibc
+/// from Rust 1.90 on, unless the flags name a linker, its flavour or its features.
+fn links_with_lld(var: &dyn Fn(&str) -> String) -> bool {
+    let target = (
+        var("CARGO_CFG_TARGET_ARCH"),
+        var("CARGO_CFG_TARGET_OS"),
+        var("CARGO_CFG_TARGET_ENV"),
+    );
+    if target != ("x86_64".into(), "linux".into(), "gnu".into()) {
+        return false;
+    }
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    let chooses_linker = ["linker", "fuse-ld", "link-self-contained"]
+        .iter()
+        .any(|f| flags.contains(f));
+    !chooses_linker && rustc_minor() >= Some(90)
+}
+
+/// The minor version of the rustc that builds (`rustc -vV`: "release: 1.95.0").
+fn rustc_minor() -> Option<u32> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc).arg("-vV").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let release = text.lines().find_map(|l| l.strip_prefix("release: "))?;
+    let mut parts = release.split('.');
+    (parts.next()? == "1").then_some(())?;
+    parts.next()?.parse().ok()
 }
 
 /// Whether the glibc of the host that builds (which the binary links against) is at

@@ -2,7 +2,10 @@
 //! x86_64 Linux with glibc the loader maps no `libm.so.6` (`src/shared/libm.rs` takes
 //! `log` and `pow` from it when first called) and, where `build.rs` packs them (glibc
 //! 2.36 or later: cfg `packed_relocs`), reads the relative relocations packed
-//! (`DT_RELR`), not one 24-byte `.rela.dyn` entry each.
+//! (`DT_RELR`), not one 24-byte `.rela.dyn` entry each; and where `build.rs` has LLD
+//! order them (cfg `ordered_functions`), the functions of `link/hot-functions.txt` lead
+//! `.text` in the list's order (docs/benchmarks.md, "The binary's hot functions laid
+//! out together").
 
 use object::{
     elf,
@@ -49,4 +52,65 @@ fn the_binary_loads_no_libm_and_packs_its_relocations() {
     assert!(relr, "no DT_RELR: the relative relocations are not packed");
     #[cfg(not(packed_relocs))]
     let _ = relr;
+}
+
+/// The binary's Rust functions with code (legacy `_ZN` or v0 `_R` names): name and
+/// address. Only those: rustc gives each function a section of its own, which the
+/// linker can place, while a C object's functions (mimalloc's, blake3's) share one.
+#[cfg(ordered_functions)]
+fn rust_functions(path: &str) -> std::collections::HashMap<String, u64> {
+    use object::{Object, ObjectSymbol, SymbolKind};
+    let data = std::fs::read(path).expect("the binary reads");
+    let file = object::File::parse(&*data).expect("an ELF file");
+    file.symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
+        .filter_map(|s| Some((s.name().ok()?, s.address())))
+        .filter(|(n, _)| n.starts_with("_ZN") || n.starts_with("_R"))
+        .map(|(n, a)| (n.to_string(), a))
+        .collect()
+}
+
+#[cfg(ordered_functions)]
+#[test]
+fn the_hot_functions_lead_the_code_in_their_order() {
+    let functions = rust_functions(env!("CARGO_BIN_EXE_sockc"));
+    let list = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/link/hot-functions.txt"
+    ))
+    .expect("link/hot-functions.txt reads");
+    let names: std::collections::HashSet<&str> = list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    // A debug build shares only part of a release build's names (no inlining, other
+    // generic copies): enough of them to see the order.
+    let listed: Vec<(&str, u64)> = list
+        .lines()
+        .filter_map(|n| Some((n, *functions.get(n)?)))
+        .collect();
+    assert!(
+        listed.len() >= 50,
+        "only {} of the {} listed functions are in the binary: run scripts/order-functions",
+        listed.len(),
+        names.len()
+    );
+    let out_of_order = listed.windows(2).find(|w| w[0].1 > w[1].1);
+    assert!(
+        out_of_order.is_none(),
+        "the linker did not follow link/hot-functions.txt: {out_of_order:?}"
+    );
+    let last_listed = listed.iter().map(|l| l.1).max().unwrap();
+    // Another name of a listed function's code (std's copies of one generic) is not
+    // another function.
+    let listed_code: std::collections::HashSet<u64> = listed.iter().map(|l| l.1).collect();
+    let first_other = functions
+        .iter()
+        .filter(|(n, a)| !names.contains(n.as_str()) && !listed_code.contains(a))
+        .min_by_key(|(_, &a)| a)
+        .unwrap();
+    assert!(
+        last_listed < *first_other.1,
+        "{first_other:?} lies before the last listed function (at {last_listed:#x})"
+    );
 }
