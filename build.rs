@@ -24,8 +24,9 @@
 //! re-apply cost a page fault for nearly every 64 KiB window of it (docs/benchmarks.md,
 //! "The binary's hot functions laid out together"). Only where rustc links with LLD
 //! (x86_64 Linux with glibc from Rust 1.90, unless the flags choose another linker):
-//! GNU ld has no such option. A name the binary lacks is skipped, so a stale list costs
-//! speed, never a build.
+//! GNU ld has no such option; and only with the rustc the list was made with (its
+//! mangled names carry a hash of the compiler). A name the binary lacks is skipped, so
+//! a stale list costs speed, never a build.
 
 fn main() {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
@@ -55,14 +56,27 @@ fn main() {
 const HOT_FUNCTIONS: &str = "link/hot-functions.txt";
 
 /// Gives the linker the hot functions' order for the `sockc` binary, and sets cfg
-/// `ordered_functions` for its test (tests/architecture/binary.rs).
+/// `ordered_functions` for its test (tests/architecture/binary.rs), when the list was
+/// made with the rustc that builds: the mangled names carry a hash of the compiler, so
+/// another one's list names functions this build does not have (a warning then says
+/// to run `scripts/order-functions`).
 fn order_functions(var: &dyn Fn(&str) -> String) {
+    println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
     let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join(HOT_FUNCTIONS);
     let Some(path) = path.to_str().filter(|p| !p.contains(',')) else {
         return; // -Wl, splits its argument at commas
     };
-    println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
-    if !std::path::Path::new(path).is_file() {
+    let Ok(list) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let made_with = list.lines().find_map(|l| l.strip_prefix("# made with "));
+    let this = rustc_version().unwrap_or_default();
+    if made_with != Some(this.as_str()) {
+        println!(
+            "cargo:warning={HOT_FUNCTIONS} was made with {}, this is {this}: the binary's \
+             functions are laid out unordered (scripts/order-functions writes the list anew)",
+            made_with.unwrap_or("an unknown rustc")
+        );
         return;
     }
     println!("cargo:rustc-link-arg-bin=sockc=-Wl,--symbol-ordering-file={path}");
@@ -85,18 +99,20 @@ fn links_with_lld(var: &dyn Fn(&str) -> String) -> bool {
     let chooses_linker = ["linker", "fuse-ld", "link-self-contained"]
         .iter()
         .any(|f| flags.contains(f));
-    !chooses_linker && rustc_minor() >= Some(90)
+    let minor = rustc_version().and_then(|v| {
+        let release = v.strip_prefix("rustc 1.")?;
+        release.split('.').next()?.parse::<u32>().ok()
+    });
+    !chooses_linker && minor >= Some(90)
 }
 
-/// The minor version of the rustc that builds (`rustc -vV`: "release: 1.95.0").
-fn rustc_minor() -> Option<u32> {
+/// The rustc that builds, as `rustc -V` names it ("rustc 1.95.0 (59807616e
+/// 2026-04-14)").
+fn rustc_version() -> Option<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = std::process::Command::new(rustc).arg("-vV").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let release = text.lines().find_map(|l| l.strip_prefix("release: "))?;
-    let mut parts = release.split('.');
-    (parts.next()? == "1").then_some(())?;
-    parts.next()?.parse().ok()
+    let out = std::process::Command::new(rustc).arg("-V").output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    Some(text.trim().to_string())
 }
 
 /// Whether the glibc of the host that builds (which the binary links against) is at
