@@ -23,10 +23,10 @@
 //! `.text` (LLD's `--symbol-ordering-file`): spread over its 9.4 MB, the ~1,000 of a
 //! re-apply cost a page fault for nearly every 64 KiB window of it (docs/benchmarks.md,
 //! "The binary's hot functions laid out together"). Only where rustc links with LLD
-//! (x86_64 Linux with glibc from Rust 1.90, unless the flags choose another linker):
-//! GNU ld has no such option; and only with the rustc the list was made with (its
-//! mangled names carry a hash of the compiler). A name the binary lacks is skipped, so
-//! a stale list costs speed, never a build.
+//! (x86_64-unknown-linux-gnu from Rust 1.90, unless cargo's linker setting or the
+//! flags choose another linker: GNU ld has no such option), and only with the rustc
+//! the list was made with (its mangled names carry a hash of the compiler). A name the
+//! binary lacks is skipped, so a stale list costs speed, never a build.
 
 fn main() {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
@@ -84,15 +84,20 @@ fn order_functions(var: &dyn Fn(&str) -> String) {
     println!("cargo:rustc-cfg=ordered_functions");
 }
 
-/// Whether rustc links this build with LLD: its default on x86_64 Linux with glibc
-/// from Rust 1.90 on, unless the flags name a linker, its flavour or its features.
+/// Whether rustc links this build with LLD: its default for x86_64-unknown-linux-gnu
+/// from Rust 1.90 on, unless cargo was given a linker (`RUSTC_LINKER`: a config's
+/// `linker`, `CARGO_TARGET_<TRIPLE>_LINKER`; then that one links, GNU ld behind a C
+/// compiler) or the flags name a linker, its flavour or its features.
 fn links_with_lld(var: &dyn Fn(&str) -> String) -> bool {
-    let target = (
-        var("CARGO_CFG_TARGET_ARCH"),
-        var("CARGO_CFG_TARGET_OS"),
-        var("CARGO_CFG_TARGET_ENV"),
-    );
-    if target != ("x86_64".into(), "linux".into(), "gnu".into()) {
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    if var("TARGET") != "x86_64-unknown-linux-gnu" {
+        return false;
+    }
+    let linker = var("RUSTC_LINKER");
+    let named_lld = std::path::Path::new(&linker)
+        .file_name()
+        .is_some_and(|n| ["ld.lld", "rust-lld"].iter().any(|l| n == *l));
+    if !linker.is_empty() && !named_lld {
         return false;
     }
     let flags = var("CARGO_ENCODED_RUSTFLAGS");
