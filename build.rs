@@ -43,8 +43,8 @@ fn main() {
             println!("cargo:rustc-cfg=packed_relocs");
         }
     }
-    if links_with_lld(var) {
-        order_functions(var);
+    if let Some(rustc) = rustc_linking_with_lld(var) {
+        order_functions(var, &rustc);
     }
     println!("cargo:rustc-check-cfg=cfg(packed_relocs)");
     println!("cargo:rustc-check-cfg=cfg(ordered_functions)");
@@ -60,7 +60,7 @@ const HOT_FUNCTIONS: &str = "link/hot-functions.txt";
 /// made with the rustc that builds: the mangled names carry a hash of the compiler, so
 /// another one's list names functions this build does not have (a warning then says
 /// to run `scripts/order-functions`).
-fn order_functions(var: &dyn Fn(&str) -> String) {
+fn order_functions(var: &dyn Fn(&str) -> String, rustc: &str) {
     println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
     let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join(HOT_FUNCTIONS);
     let Some(path) = path.to_str().filter(|p| !p.contains(',')) else {
@@ -70,10 +70,9 @@ fn order_functions(var: &dyn Fn(&str) -> String) {
         return;
     };
     let made_with = list.lines().find_map(|l| l.strip_prefix("# made with "));
-    let this = rustc_version().unwrap_or_default();
-    if made_with != Some(this.as_str()) {
+    if made_with != Some(rustc) {
         println!(
-            "cargo:warning={HOT_FUNCTIONS} was made with {}, this is {this}: the binary's \
+            "cargo:warning={HOT_FUNCTIONS} was made with {}, this is {rustc}: the binary's \
              functions are laid out unordered (scripts/order-functions writes the list anew)",
             made_with.unwrap_or("an unknown rustc")
         );
@@ -84,31 +83,32 @@ fn order_functions(var: &dyn Fn(&str) -> String) {
     println!("cargo:rustc-cfg=ordered_functions");
 }
 
-/// Whether rustc links this build with LLD: its default for x86_64-unknown-linux-gnu
-/// from Rust 1.90 on, unless cargo was given a linker (`RUSTC_LINKER`: a config's
-/// `linker`, `CARGO_TARGET_<TRIPLE>_LINKER`; then that one links, GNU ld behind a C
-/// compiler) or the flags name a linker, its flavour or its features.
-fn links_with_lld(var: &dyn Fn(&str) -> String) -> bool {
+/// The rustc that builds (`rustc -V`, run once: [`order_functions`] reads it too),
+/// when it links this build with LLD: its default for x86_64-unknown-linux-gnu from
+/// Rust 1.90 on, unless cargo was given a linker (`RUSTC_LINKER`: a config's `linker`,
+/// `CARGO_TARGET_<TRIPLE>_LINKER`; then that one links, GNU ld behind a C compiler) or
+/// the flags name a linker, its flavour or its features.
+fn rustc_linking_with_lld(var: &dyn Fn(&str) -> String) -> Option<String> {
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     if var("TARGET") != "x86_64-unknown-linux-gnu" {
-        return false;
+        return None;
     }
     let linker = var("RUSTC_LINKER");
     let named_lld = std::path::Path::new(&linker)
         .file_name()
         .is_some_and(|n| ["ld.lld", "rust-lld"].iter().any(|l| n == *l));
     if !linker.is_empty() && !named_lld {
-        return false;
+        return None;
     }
     let flags = var("CARGO_ENCODED_RUSTFLAGS");
     let chooses_linker = ["linker", "fuse-ld", "link-self-contained"]
         .iter()
         .any(|f| flags.contains(f));
-    let minor = rustc_version().and_then(|v| {
-        let release = v.strip_prefix("rustc 1.")?;
-        release.split('.').next()?.parse::<u32>().ok()
-    });
-    !chooses_linker && minor >= Some(90)
+    let rustc = rustc_version()?;
+    let minor = rustc
+        .strip_prefix("rustc 1.")
+        .and_then(|release| release.split('.').next()?.parse::<u32>().ok());
+    (!chooses_linker && minor >= Some(90)).then_some(rustc)
 }
 
 /// The rustc that builds, as `rustc -V` names it ("rustc 1.95.0 (59807616e

@@ -106,13 +106,8 @@ pub fn peak_rss_mib(step: &Step) -> Result<f64, String> {
 fn run(step: &Step, cmd: Command) -> Result<Measured, String> {
     let what = step.describe();
     let ran = sys::run_placed(cmd, step.netns.as_deref()).map_err(|e| format!("{what}: {e}"))?;
-    let (status, usage) = (ran.status, ran.usage);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    if !step.ok_codes.contains(&code) {
+    if !step.ok_codes.contains(&ran.exit_code()) {
+        let status = ran.status;
         return Err(format!(
             "{what} failed ({status:#x}): {}",
             ran.stderr.trim()
@@ -121,7 +116,7 @@ fn run(step: &Step, cmd: Command) -> Result<Measured, String> {
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Ok(Measured {
         wall: ran.wall,
-        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        cpu: time(ran.usage.ru_utime) + time(ran.usage.ru_stime),
     })
 }
 

@@ -258,8 +258,8 @@ fn run_with_stderr(
 ) -> Result<(Duration, libc::rusage, String), String> {
     let what = format!("{cmd:?}");
     let ran = sys::run_placed(cmd, ns).map_err(|e| format!("{what}: {e}"))?;
-    let status = ran.status;
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+    if ran.exit_code() != 0 {
+        let status = ran.status;
         return Err(format!(
             "{what} failed ({status:#x}): {}",
             ran.stderr.trim()

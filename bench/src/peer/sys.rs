@@ -81,6 +81,16 @@ pub struct Ran {
     pub stderr: String,
 }
 
+impl Ran {
+    /// Its exit code, or -1 when a signal ended it.
+    pub fn exit_code(&self) -> i32 {
+        match libc::WIFEXITED(self.status) {
+            true => libc::WEXITSTATUS(self.status),
+            false => -1,
+        }
+    }
+}
+
 /// Runs `cmd` to completion inside the namespace `ns` (`None`: this one), started as
 /// [`spawn_placed`] starts it, with standard input and output null and standard error
 /// in a file, read after the exit (a pipe could fill and stall the child while this
