@@ -296,3 +296,50 @@ fn sk_lookup_docs_name_the_local_route_the_tests_add() {
     let tests = std::fs::read_to_string(common::root().join("tests/e2e/sk_lookup.rs")).unwrap();
     assert!(tests.contains(r#""route", "add", "local", prefix, "dev", "lo""#));
 }
+
+/// Each script reads its `--help` from itself and takes the paths it is given relative
+/// to where it was started, though it works from the repository's root: run by a
+/// relative path from another directory, with a relative `--bin` and `--prefix`.
+#[test]
+fn scripts_take_paths_relative_to_where_they_are_started() {
+    let work = temp_dir("relative");
+    let repo = common::root();
+    // A relative path that names nothing once the script is in the repository.
+    std::os::unix::fs::symlink(&repo, work.join("checkout")).unwrap();
+    let up = Path::new("checkout");
+    for (script, first_line) in [
+        ("scripts/test", "The test command of the README"),
+        ("scripts/install", "Installs sockc"),
+        ("scripts/package", "Builds sockc's Debian package"),
+    ] {
+        let out = Command::new(up.join(script))
+            .arg("--help")
+            .current_dir(&work)
+            .output()
+            .unwrap_or_else(|e| panic!("{script} runs: {e}"));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && help.starts_with(first_line),
+            "{script} --help from {}: {help}{}",
+            work.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::copy(common::bin(), work.join("sockc-copy")).unwrap();
+    let out = Command::new(up.join("scripts/install"))
+        .args(["--prefix", "prefix", "--bin", "sockc-copy"])
+        .current_dir(&work)
+        .output()
+        .expect("scripts/install runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(work.join("prefix/sbin/sockc").is_file());
+    assert!(
+        !repo.join("prefix").exists(),
+        "installed into the repository"
+    );
+    std::fs::remove_dir_all(&work).unwrap();
+}
