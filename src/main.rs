@@ -10,6 +10,12 @@
 //! its verdict; apply --dry-run --exit-code: the apply would change something).
 //! Every file named on the command line is read within the limits of
 //! `sockc_compiler::limits`, which the global `--max-*` flags change.
+//!
+//! The process starts at C's `main` below, not at std's start
+//! (`shared::start` says what that one did and what is kept of it).
+
+// Not in unit tests, whose harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod commands;
@@ -30,7 +36,19 @@ use shared::{
     stdout,
 };
 
-fn main() {
+/// The process's entry. A panic ends it with 101, as std's start ended it; the
+/// panic's message is printed by std's hook before.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    shared::start::standard_fds_open();
+    match std::panic::catch_unwind(run_command_line) {
+        Err(_) => exit_now(101),
+    }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn run_command_line() -> ! {
     memory::one_glibc_arena();
     stdout::end_quietly_on_sigpipe();
     let parsed = cli::command()

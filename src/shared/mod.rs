@@ -5,7 +5,7 @@
 //! flags, tables, times, the spinner, the installed rules, the semantic diff's text,
 //! what installing a compiled file takes besides the runtime (`apply` and `watch`), an
 //! install's systemd drop-in files,
-//! commit-confirmed changes and their probes, and the process's memory.
+//! commit-confirmed changes and their probes, the process's memory and its start.
 //!
 //! Invariant: no module here uses a command module (`crate::commands`) or the command
 //! line's definition (`crate::cli`); what two commands share moves down here
@@ -35,6 +35,7 @@ pub mod residual;
 pub mod semantic_diff;
 pub mod settings;
 pub mod socket_install;
+pub mod start;
 pub mod stderr;
 pub mod stdout;
 pub mod store;

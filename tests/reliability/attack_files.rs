@@ -401,6 +401,49 @@ fn output_to_a_full_device_or_a_closed_pipe_never_panics() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Started with standard input or output closed, a command runs as with them open:
+/// it succeeds, and the file it compiles is the same (sockc's entry opens them on
+/// `/dev/null`, as std's own start did, so that no file it opens takes descriptor 0 or
+/// 1; `shared::start`'s unit test sees the descriptors themselves).
+#[test]
+fn closed_standard_descriptors_are_opened_on_dev_null() {
+    let dir = scratch("closed-fds");
+    let rules = dir.join("r.sk");
+    std::fs::write(&rules, RULES).unwrap();
+    let out = dir.join("r.o");
+    let open = dir.join("open.o");
+    let (code, _, err) = common::sockc(&["compile", s(&rules), "--json", "-o", s(&open)]);
+    assert_eq!(code, 0, "{err}");
+    let compile = ["compile", s(&rules), "--json", "-o", s(&out)];
+    for (args, closed) in [
+        (&compile[..], &[1][..]),
+        (&compile, &[0, 1]),
+        (&["check", s(&rules), "--json"], &[0, 1]),
+        (&["--version"], &[1]),
+    ] {
+        let mut cmd = Command::new(common::bin());
+        cmd.args(args).stderr(Stdio::piped());
+        let closed = closed.to_vec();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &closed {
+                    libc::close(fd);
+                }
+                Ok(())
+            });
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            args[0] != "compile" || std::fs::read(&out).unwrap() == std::fs::read(&open).unwrap(),
+            "{args:?}: the object compiled differs from one compiled with every descriptor open"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A bpffs mounted for one test, under `/tmp` (root's, sticky).
 pub(crate) struct TempBpffs {
     dir: PathBuf,
