@@ -260,8 +260,8 @@ fn a_program_record_put_buffered_is_never_held_whole() {
     remove_tree(&dir).unwrap();
 }
 
-/// The largest block the current thread asks for: the test binary's allocator is
-/// the system's, which it notes each size for.
+/// The largest block the current thread asks for, and the bytes it asks for in all:
+/// the test binary's allocator is the system's, which it notes each size for.
 mod largest_block {
     use std::{
         alloc::{GlobalAlloc, Layout, System},
@@ -270,6 +270,7 @@ mod largest_block {
 
     thread_local! {
         static LARGEST: Cell<usize> = const { Cell::new(0) };
+        static ASKED: Cell<usize> = const { Cell::new(0) };
     }
 
     struct Noting;
@@ -277,6 +278,7 @@ mod largest_block {
     fn note(size: usize) {
         // A thread's last frees may come after its slot is gone: nothing to note.
         let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+        let _ = ASKED.try_with(|a| a.set(a.get() + size));
     }
 
     // SAFETY: every call is the system allocator's, with the caller's arguments.
@@ -313,6 +315,14 @@ mod largest_block {
         LARGEST.with(|l| l.set(0));
         let out = f();
         (out, LARGEST.with(Cell::get))
+    }
+
+    /// What `f` gives, and the bytes this thread asked for while it ran (a block
+    /// grown counts its new size).
+    pub fn asked_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        let before = ASKED.with(Cell::get);
+        let out = f();
+        (out, ASKED.with(Cell::get) - before)
     }
 }
 
@@ -380,4 +390,33 @@ fn program_records_made_ahead_are_the_records_put_writes() {
     for dir in [ahead, direct, other] {
         remove_tree(&dir).unwrap();
     }
+}
+
+/// A program record's rules are read into the one block the snapshot keeps: the bytes
+/// asked for are those of that block, the texts and the sockets (each a block of its
+/// own), the disassembly and the head, not a second copy of every rule (a `Vec` made
+/// first and turned into the `Arc<[_]>` asked for 56 bytes a rule twice).
+#[test]
+fn a_program_records_rules_are_read_into_one_block() {
+    let p = program_record::tests::program(10_000);
+    let bytes = program_record::to_vec(&p);
+    let (decoded, asked) = largest_block::asked_during(|| program_record::decode(&bytes));
+    assert_eq!(decoded.unwrap(), p);
+    let rules = 16 + p.rules.len() * std::mem::size_of::<sockc_compiler::metadata::RuleMeta>();
+    let texts: usize = p
+        .rules
+        .iter()
+        .map(|r| (16 + r.text.len()).next_multiple_of(8))
+        .sum();
+    let sockets: usize = p
+        .rules
+        .iter()
+        .filter_map(|r| r.socket.as_ref())
+        .map(String::len)
+        .sum();
+    let rest = p.asm.len() + p.symbol.len() + p.attach_to.len() + 4096;
+    assert!(
+        asked <= rules + texts + sockets + rest,
+        "{asked} bytes asked for: rules {rules}, texts {texts}, sockets {sockets}"
+    );
 }
