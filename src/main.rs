@@ -11,11 +11,13 @@
 //! Every file named on the command line is read within the limits of
 //! `sockc_compiler::limits`, which the global `--max-*` flags change.
 //!
-//! The process starts at C's `main` below, not at std's start
+//! On Linux with glibc the process starts at C's `main` below, not at std's start
 //! (`shared::start` says what that one did and what is kept of it).
 
-// Not in unit tests, whose harness brings its own `main`.
-#![cfg_attr(not(test), no_main)]
+// Not in unit tests, whose harness brings its own `main`. Only where glibc hands the
+// program's arguments to std before `main` (its `.init_array` calls get them); on
+// another C library `std::env::args` would be empty without std's start.
+#![cfg_attr(all(not(test), target_os = "linux", target_env = "gnu"), no_main)]
 
 mod cli;
 mod commands;
@@ -38,13 +40,19 @@ use shared::{
 
 /// The process's entry. A panic ends it with 101, as std's start ended it; the
 /// panic's message is printed by std's hook before.
-#[cfg(not(test))]
+#[cfg(all(not(test), target_os = "linux", target_env = "gnu"))]
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     shared::start::standard_fds_open();
     match std::panic::catch_unwind(run_command_line) {
         Err(_) => exit_now(101),
     }
+}
+
+/// The process's entry where std's start runs first.
+#[cfg(all(not(test), not(all(target_os = "linux", target_env = "gnu"))))]
+fn main() {
+    run_command_line()
 }
 
 #[cfg_attr(test, allow(dead_code))]
