@@ -45,7 +45,7 @@ use shared::{
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     shared::start::standard_fds_open();
     match std::panic::catch_unwind(run_command_line) {
-        Err(_) => exit_now(101),
+        Err(_) => shared::start::exit_after_panic(),
     }
 }
 

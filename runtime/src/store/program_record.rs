@@ -130,12 +130,15 @@ pub fn decode(bytes: &[u8]) -> Result<ProgramSnapshot, String> {
     // Made in place in the one block the snapshot keeps (collected from an iterator
     // of a known length): a `Vec` turned into an `Arc<[_]>` was copied whole, 56 bytes
     // a rule (5.6 MB of fresh pages at 100,000 rules, each re-apply).
+    // After a rule fails, the rest stand in as copies of one placeholder (no block
+    // each), and the record is refused.
     let mut failed = None;
+    let empty: Arc<str> = Arc::from("");
     let rules: Arc<[RuleMeta]> = std::iter::repeat_with(|| match failed {
-        Some(_) => placeholder(),
+        Some(_) => placeholder(&empty),
         None => r.rule().unwrap_or_else(|e| {
             failed = Some(e);
-            placeholder()
+            placeholder(&empty)
         }),
     })
     .take(n)
@@ -156,11 +159,11 @@ pub fn decode(bytes: &[u8]) -> Result<ProgramSnapshot, String> {
 }
 
 /// What stands for a rule after one failed to decode (the whole record is refused).
-fn placeholder() -> RuleMeta {
+fn placeholder(empty: &Arc<str>) -> RuleMeta {
     RuleMeta {
         counter: 0,
         line: 0,
-        text: Arc::from(""),
+        text: Arc::clone(empty),
         socket: None,
     }
 }

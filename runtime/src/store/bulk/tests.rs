@@ -420,3 +420,22 @@ fn a_program_records_rules_are_read_into_one_block() {
         "{asked} bytes asked for: rules {rules}, texts {texts}, sockets {sockets}"
     );
 }
+
+/// A record whose rule count its bytes could hold but whose first rule is torn is
+/// refused after one block for the rules it counted, not a block more per rule.
+#[test]
+fn a_torn_program_record_is_refused_without_a_block_per_rule() {
+    let n = 10_000usize;
+    let mut bytes = program_record::to_vec(&program_record::tests::program(0));
+    let count_at = bytes.len() - 8;
+    bytes[count_at..].copy_from_slice(&(n as u64).to_le_bytes());
+    // Each rule's text length all ones: the first text runs past the end.
+    bytes.extend(std::iter::repeat_n(0xff, n * 20));
+    let (decoded, asked) = largest_block::asked_during(|| program_record::decode(&bytes));
+    assert!(decoded.unwrap_err().contains("ends inside a field"));
+    let rules = 16 + n * std::mem::size_of::<sockc_compiler::metadata::RuleMeta>();
+    assert!(
+        asked <= rules + 4096,
+        "{asked} bytes asked for, the rules' block {rules}"
+    );
+}
