@@ -104,11 +104,14 @@ fn rustc_linking_with_lld(var: &dyn Fn(&str) -> String) -> Option<String> {
     let chooses_linker = ["linker", "fuse-ld", "link-self-contained"]
         .iter()
         .any(|f| flags.contains(f));
+    if chooses_linker {
+        return None;
+    }
     let rustc = rustc_version()?;
     let minor = rustc
         .strip_prefix("rustc 1.")
         .and_then(|release| release.split('.').next()?.parse::<u32>().ok());
-    (!chooses_linker && minor >= Some(90)).then_some(rustc)
+    (minor >= Some(90)).then_some(rustc)
 }
 
 /// The rustc that builds, as `rustc -V` names it ("rustc 1.95.0 (59807616e

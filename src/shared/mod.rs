@@ -35,6 +35,8 @@ pub mod residual;
 pub mod semantic_diff;
 pub mod settings;
 pub mod socket_install;
+// Only where `main.rs` starts the process itself (Linux with glibc).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod start;
 pub mod stderr;
 pub mod stdout;

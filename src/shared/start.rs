@@ -11,9 +11,7 @@
 //! of every command's start on this VM (a 4.4 ms re-apply at 1k rules).
 
 /// Opens `/dev/null` on each of descriptors 0, 1 and 2 that is closed, as std's start
-/// did (one `poll` finds them); ends the process when one cannot be opened. Where
-/// std's start runs (another C library than glibc, `main.rs`), it did this already.
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+/// did (one `poll` finds them); ends the process when one cannot be opened.
 pub fn standard_fds_open() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
@@ -40,10 +38,7 @@ pub fn standard_fds_open() {
 /// Ends the process after a panic (its message printed by std's hook) with 101, as
 /// std's start did: standard output flushed first, but whether that fails changes
 /// nothing (`memory::exit_now` would end with an output error's code instead).
-#[cfg_attr(
-    any(test, not(all(target_os = "linux", target_env = "gnu"))),
-    allow(dead_code)
-)]
+#[cfg_attr(test, allow(dead_code))]
 pub fn exit_after_panic() -> ! {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     // SAFETY: _exit has no preconditions; nothing is left to run or write.

@@ -139,18 +139,24 @@ fn ci_runs_the_readme_test_command() {
     assert!(script.contains("exec cargo test --workspace"));
 }
 
-#[test]
-fn install_script_puts_binary_man_pages_and_completions_in_place() {
-    let dest = temp_dir("install");
-    let out = Command::new(common::root().join("scripts/install"))
-        .args(["--prefix", "/usr", "--bin", &common::bin()])
-        .env("DESTDIR", &dest)
-        .output()
-        .expect("scripts/install runs");
+/// Runs `scripts/install` as `cmd` says (its path, arguments and environment), which
+/// must succeed.
+fn install_succeeds(cmd: &mut Command) {
+    let out = cmd.output().expect("scripts/install runs");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn install_script_puts_binary_man_pages_and_completions_in_place() {
+    let dest = temp_dir("install");
+    install_succeeds(
+        Command::new(common::root().join("scripts/install"))
+            .args(["--prefix", "/usr", "--bin", &common::bin()])
+            .env("DESTDIR", &dest),
     );
     let usr = dest.join("usr");
     let installed = Command::new(usr.join("sbin/sockc"))
@@ -326,15 +332,10 @@ fn scripts_take_paths_relative_to_where_they_are_started() {
         );
     }
     std::fs::copy(common::bin(), work.join("sockc-copy")).unwrap();
-    let out = Command::new(up.join("scripts/install"))
-        .args(["--prefix", "prefix", "--bin", "sockc-copy"])
-        .current_dir(&work)
-        .output()
-        .expect("scripts/install runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    install_succeeds(
+        Command::new(up.join("scripts/install"))
+            .args(["--prefix", "prefix", "--bin", "sockc-copy"])
+            .current_dir(&work),
     );
     assert!(work.join("prefix/sbin/sockc").is_file());
     assert!(

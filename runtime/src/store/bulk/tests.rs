@@ -392,6 +392,12 @@ fn program_records_made_ahead_are_the_records_put_writes() {
     }
 }
 
+/// The bytes of the one block that holds `n` rules in an `Arc<[RuleMeta]>` (its two
+/// counts, then the rules).
+fn rules_block(n: usize) -> usize {
+    16 + n * std::mem::size_of::<sockc_compiler::metadata::RuleMeta>()
+}
+
 /// A program record's rules are read into the one block the snapshot keeps: the bytes
 /// asked for are those of that block, the texts and the sockets (each a block of its
 /// own), the disassembly and the head, not a second copy of every rule (a `Vec` made
@@ -402,7 +408,7 @@ fn a_program_records_rules_are_read_into_one_block() {
     let bytes = program_record::to_vec(&p);
     let (decoded, asked) = largest_block::asked_during(|| program_record::decode(&bytes));
     assert_eq!(decoded.unwrap(), p);
-    let rules = 16 + p.rules.len() * std::mem::size_of::<sockc_compiler::metadata::RuleMeta>();
+    let rules = rules_block(p.rules.len());
     let texts: usize = p
         .rules
         .iter()
@@ -433,7 +439,7 @@ fn a_torn_program_record_is_refused_without_a_block_per_rule() {
     bytes.extend(std::iter::repeat_n(0xff, n * 20));
     let (decoded, asked) = largest_block::asked_during(|| program_record::decode(&bytes));
     assert!(decoded.unwrap_err().contains("ends inside a field"));
-    let rules = 16 + n * std::mem::size_of::<sockc_compiler::metadata::RuleMeta>();
+    let rules = rules_block(n);
     assert!(
         asked <= rules + 4096,
         "{asked} bytes asked for, the rules' block {rules}"
