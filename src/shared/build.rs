@@ -77,19 +77,19 @@ const DIGESTED_BESIDE_FROM: usize = 1 << 20;
 /// [`check_deferred`] of `src`, the text read from `file` ([`input::read_rule_text`]),
 /// with the SHA-256 (hex) of the text as an install records it (`source_sha256`),
 /// hashed beside the front end (a 100,000-rule file's 6 MB took 3-4 ms after the
-/// compile, on the calling thread, at every apply). `on_large_set` is sema's
-/// [`sema::Options::on_large_set_file`].
+/// compile, on the calling thread, at every apply). Sema calls `hooks` ([`Hooks`]).
 pub fn check_read_digested(
     file: &Path,
     src: String,
     lints: Lints,
-    on_large_set: Option<sema::LargeSetFileHook>,
+    hooks: Hooks,
 ) -> Result<(CheckedFile, String), ExitCode> {
     let digest = |s: &str| sockc_compiler::bpf::maps::sha256_hex(s.as_bytes());
     let front_end = |lints| {
-        let (checked, mut opts) = front_end_with(file, &src, lints, on_large_set);
-        // Only the front end calls it: the rest of the compile keeps no caller's hook.
+        let (checked, mut opts) = front_end_with(file, &src, lints, hooks);
+        // Only the front end calls them: the rest of the compile keeps no caller's hook.
         opts.sema.on_large_set_file = None;
+        opts.sema.on_second_core_free = None;
         (checked, opts)
     };
     let ((checked, opts), d) = if src.len() < DIGESTED_BESIDE_FROM {
@@ -121,15 +121,24 @@ fn front_end(
     Result<driver::Checked, Vec<diag::Diagnostic>>,
     driver::Options,
 ) {
-    front_end_with(file, src, lints, None)
+    front_end_with(file, src, lints, Hooks::default())
 }
 
-/// [`front_end`], sema calling `on_large_set` at each large set file.
+/// What sema calls as the front end goes, for a caller that starts work beside it.
+#[derive(Default)]
+pub struct Hooks {
+    /// [`sema::Options::on_large_set_file`].
+    pub large_set_file: Option<sema::Hook>,
+    /// [`sema::Options::on_second_core_free`].
+    pub second_core_free: Option<sema::Hook>,
+}
+
+/// [`front_end`], sema calling `hooks`.
 fn front_end_with(
     file: &Path,
     src: &str,
     lints: Lints,
-    on_large_set: Option<sema::LargeSetFileHook>,
+    hooks: Hooks,
 ) -> (
     Result<driver::Checked, Vec<diag::Diagnostic>>,
     driver::Options,
@@ -140,7 +149,8 @@ fn front_end_with(
             base_dir: input::base_dir(file),
             set_dirs: settings.set_dirs.clone(),
             limits: settings.limits,
-            on_large_set_file: on_large_set,
+            on_large_set_file: hooks.large_set_file,
+            on_second_core_free: hooks.second_core_free,
             ..Default::default()
         },
         opt: settings.opt,
@@ -195,9 +205,17 @@ pub fn finish_deferred_fitted(
     c: CheckedFile,
     installed: Option<&driver::Refit>,
 ) -> Result<Built, ExitCode> {
-    finish_deferred_with(c, |checked, opts| match installed {
-        Some(refit) => driver::finish_fitted(checked, opts, refit),
-        None => driver::finish(checked, opts),
+    finish_deferred_fitted_when(c, || installed)
+}
+
+/// [`finish_deferred_fitted`] to what `installed` gives, asked for only once the
+/// optimizer's passes have run ([`driver::finish_fitted_when`]).
+pub fn finish_deferred_fitted_when<'r>(
+    c: CheckedFile,
+    installed: impl FnOnce() -> Option<&'r driver::Refit>,
+) -> Result<Built, ExitCode> {
+    finish_deferred_with(c, |checked, opts| {
+        driver::finish_fitted_when(checked, opts, installed)
     })
 }
 

@@ -61,16 +61,22 @@ pub struct Options {
     /// for each such file): what the caller would do beside a long read starts then
     /// (an apply of a small rule file reads its installed generation ahead only once
     /// it meets a large set file, `apply`'s `compile_and_install`).
-    pub on_large_set_file: Option<LargeSetFileHook>,
+    pub on_large_set_file: Option<Hook>,
+    /// Called once the thread that reads a long block's second half (`stream`) is
+    /// done, on that thread: the second core is then idle until the front end ends
+    /// and the classifiers' builds start, and what the caller would do beside them
+    /// starts then (an apply of a large file reads its installed generation). Not
+    /// called where no block is split.
+    pub on_second_core_free: Option<Hook>,
 }
 
-/// [`Options::on_large_set_file`]'s call.
+/// A call of [`Options::on_large_set_file`] or [`Options::on_second_core_free`].
 #[derive(Clone)]
-pub struct LargeSetFileHook(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+pub struct Hook(pub std::sync::Arc<dyn Fn() + Send + Sync>);
 
-impl std::fmt::Debug for LargeSetFileHook {
+impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LargeSetFileHook")
+        f.write_str("Hook")
     }
 }
 

@@ -151,7 +151,14 @@ impl<'a: 'scope, 'scope, 'env> Stream<'a, 'scope, 'env> {
         let (flag, (sent, chunks)) = (stop.clone(), mpsc::channel());
         let (emptied, to_fill) = mpsc::channel();
         let lists = Lists { sent, to_fill };
-        let work = move || read_ahead(h, kind, at, &flag, lists);
+        let done = self.c.opts.on_second_core_free.clone();
+        let work = move || {
+            let ahead = read_ahead(h, kind, at, &flag, lists);
+            if let Some(hook) = done {
+                (hook.0)();
+            }
+            ahead
+        };
         let spawned = std::thread::Builder::new().spawn_scoped(self.split.scope, work);
         let Ok(handle) = spawned else {
             return false;
@@ -611,6 +618,42 @@ mod tests {
                 "{set}: {taken} of {rules} rules read on the other thread"
             );
         }
+    }
+
+    /// `on_second_core_free` is called once, on the other thread once it is done,
+    /// where a long block is split; never where none is.
+    #[test]
+    fn the_second_core_free_hook_is_called_once_where_a_block_is_split() {
+        use std::sync::{atomic::AtomicUsize, Mutex};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let on = Arc::new(Mutex::new(Vec::new()));
+        let (c, o) = (Arc::clone(&calls), Arc::clone(&on));
+        let opts = Options {
+            on_second_core_free: Some(super::super::Hook(Arc::new(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                o.lock().unwrap().push(std::thread::current().id());
+            }))),
+            ..Options::default()
+        };
+        let src = classbench("acl1", 1000);
+        assert!(assert_same_split("acl1", &src, &opts, 64).is_some_and(|n| n > 0));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "once, for the one block split"
+        );
+        assert_ne!(
+            on.lock().unwrap()[0],
+            std::thread::current().id(),
+            "on the other thread"
+        );
+        let short = "xdp on lo {\n  drop ip4 tcp to 10.0.0.1:22\n  default allow\n}\n";
+        assert_same_split("short", short, &opts, 64);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "no call where no block is split"
+        );
     }
 
     /// Lines that stop the other thread (a diagnostic, a log, a statement pest

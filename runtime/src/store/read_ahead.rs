@@ -1,7 +1,9 @@
 //! An install's manifest read ahead, before the store is locked: a re-apply reads it
-//! on another thread while the new file's front end runs (at 100,000 rules the read,
-//! 16 MB of records checked against their digests and parsed, is a third of the front
-//! end's time, and the refit would wait for it after). What is read ahead is only a
+//! on another thread while the new file compiles (at 100,000 rules the read, 16 MB of
+//! records checked against their digests and parsed, is about ten milliseconds, which
+//! the compile's fit to the installed generation would wait for after), from when the
+//! front end leaves the second core idle (`apply`'s `compile_and_install`). What is
+//! read ahead is only a
 //! candidate: the locked store takes it ([`Store::adopt`]) only while the manifest's
 //! pin is still the one it was read from, by device, inode and change times, the
 //! memo's own check (`memo`: a record is replaced by a `rename` of a new pin, and only
@@ -33,13 +35,13 @@ pub struct ReadAhead {
 
 /// Install `name`'s manifest on the bpffs at `bpffs`, without its rule text, read
 /// without taking the store's lock; `None` when there is none or it cannot be read.
-/// Then what the store's open checks of this process's mount namespace, found ahead
+/// First what the store's open checks of this process's mount namespace, found ahead
 /// too (`bpffs::read_mount_namespace_ahead`: the ancestors' namespaces from `/proc`,
-/// found once per process), so that the open does not wait for it.
+/// found once per process; a few dozen microseconds), so that an open that comes
+/// while the manifest is read does not find it again.
 pub fn read_ahead(bpffs: &Path, name: &str) -> Option<ReadAhead> {
-    let read = read_manifest_ahead(bpffs, name);
     super::bpffs::read_mount_namespace_ahead();
-    read
+    read_manifest_ahead(bpffs, name)
 }
 
 /// [`read_ahead`]'s manifest.

@@ -41,7 +41,10 @@ use sockc_compiler::Lints;
 use sockc_runtime::stages;
 
 use crate::shared::{
-    build::{check_read_digested, finish_deferred_fitted, finish_deferred_shed, print_diagnostics},
+    build::{
+        check_read_digested, finish_deferred_fitted_when, finish_deferred_shed, print_diagnostics,
+        Hooks,
+    },
     confirmation::parse_window,
     input::read_rule_text,
     memory::{purge_at_once, release_freed_memory},
@@ -148,8 +151,9 @@ const ALONE_BELOW: usize = 128 << 10;
 
 /// Compiles the file (without the optimizer's lints, which `check` shows;
 /// docs/errors.md) and installs it. The installed manifest of a file of at least
-/// [`ALONE_BELOW`] bytes is read ahead on another thread meanwhile, and taken once the
-/// store is locked only if it is still the one committed ([`session::read_ahead`]).
+/// [`ALONE_BELOW`] bytes is read ahead on another thread meanwhile (from when the
+/// front end leaves the second core idle), and taken before the compile lowers, once
+/// the store is locked, only if it is still the one committed ([`session::read_ahead`]).
 /// Once the file has passed sema, the install is opened (capabilities, namespace,
 /// lock), and a first install's interface hooks are made ready while the rest
 /// compiles (`install::start_ahead`: the kernel waits for an RCU grace period in
@@ -164,13 +168,22 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
     if alone {
         sockc_compiler::beside::keep_to_this_thread();
     }
-    let ahead_read = (!alone).then(|| session::read_ahead(args)).flatten();
     let installed = session::installed(args);
-    // A small file's re-apply reads ahead once a large set file's read starts.
-    let at_large_set = (alone && installed)
-        .then(|| session::read_ahead_at_large_set(args))
-        .flatten();
-    let (on_large_set, ahead_slot) = at_large_set.unzip();
+    // A re-apply reads its installed generation ahead on another thread, from when
+    // the front end leaves the second core idle: as a large set file's read starts
+    // (the time that read takes), or, for a large file, as sema's thread is done with
+    // the second half of a long block (the core is idle until the classifiers' builds;
+    // read beside the front end, the installed generation made it 5-9 ms slower at
+    // 100,000 rules); else once the front end is done. The compile takes it before
+    // it lowers.
+    let (hook, ahead_slot) = installed
+        .then(|| session::read_ahead_hook(args))
+        .flatten()
+        .unzip();
+    let hooks = Hooks {
+        large_set_file: hook.clone(),
+        second_core_free: hook.filter(|_| !alone),
+    };
     // Freed pages handed back at once keep a first install's peak (the end of its
     // compile) low. Not on a re-apply, whose peak RSS no goal bounds: there every page
     // handed back is faulted in again by what comes next (the trie builds, the plan,
@@ -180,18 +193,21 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         purge_at_once();
     }
     // The source's digest, which the install records, is hashed beside the front end.
-    let (checked, digest) = match check_read_digested(&args.file, src, Lints::Skip, on_large_set) {
+    let (checked, digest) = match check_read_digested(&args.file, src, Lints::Skip, hooks) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let ahead_read = ahead_read.or_else(|| ahead_slot.and_then(session::take_ahead));
     let front_end = checked.checked.timings().len();
     stages::ended(timings::front_end_stage(&checked.checked), started);
+    let ahead_read = match (alone, ahead_slot.and_then(session::take_ahead)) {
+        (_, Some(read)) => Some(read),
+        (false, None) if installed => session::read_ahead(args),
+        _ => None,
+    };
     let session = match session::begin(args) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let fit_ahead = session::adopt(&session, ahead_read);
     if let Err(code) = confirm::before(args, &session) {
         return code;
     }
@@ -199,16 +215,22 @@ fn compile_and_install(args: &ApplyArgs) -> ExitCode {
         return code;
     }
     let ahead = session::start_ahead(args, &session, &checked.checked.module);
-    let fit = ahead
-        .is_none()
-        .then(|| session::installed_fit(&session, fit_ahead))
-        .flatten();
     let resumed = Instant::now();
+    let mut fit = None;
     // A first install is never refitted: it sheds what only a refit reads as it
-    // compiles (`install::kept_by_first_install`).
+    // compiles (`install::kept_by_first_install`). A re-apply is fitted to its
+    // installed generation, read (or the read ahead taken) once the passes have run.
     let built = match ahead {
         Some(_) => finish_deferred_shed(checked, &install::kept_by_first_install),
-        None => finish_deferred_fitted(checked, fit.as_ref().map(|(_, refit)| refit)),
+        None => {
+            let (slot, session) = (&mut fit, &session);
+            finish_deferred_fitted_when(checked, move || {
+                let fit_ahead = session::adopt(session, ahead_read);
+                *slot = session::installed_fit(session, fit_ahead);
+                let fitted: &Option<_> = slot;
+                fitted.as_ref().map(|(_, refit)| refit)
+            })
+        }
     };
     let mut b = match built {
         Ok(b) => b,

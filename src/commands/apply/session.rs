@@ -11,7 +11,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use sockc_compiler::{driver::Refit, ir::Module, sema::LargeSetFileHook};
+use sockc_compiler::{driver::Refit, ir::Module, sema::Hook};
 use sockc_runtime::{
     attach::{AttachOptions, TcAttach},
     install::{self, InstallError},
@@ -77,10 +77,9 @@ pub fn begin(args: &ApplyArgs) -> Result<Session, ExitCode> {
 pub type Ahead = (ReadAhead, (u64, Refit));
 
 /// The installed manifest of the install `args` names, read on another thread before
-/// the store is locked (`store::read_ahead`), while the file's front end runs, with
-/// the refit of its generation (`plan::refit_of`: every rule's text, shared with
-/// the manifest); `None` for standard input without `--name` or a name
-/// [`begin`] refuses.
+/// the store is locked (`store::read_ahead`), while the file compiles, with the refit
+/// of its generation (`plan::refit_of`: every rule's text, shared with the manifest);
+/// `None` for standard input without `--name` or a name [`begin`] refuses.
 pub fn read_ahead(args: &ApplyArgs) -> Option<AheadRead> {
     read_ahead_of(args.target.bpffs.clone(), ahead_name(args)?)
 }
@@ -88,16 +87,17 @@ pub fn read_ahead(args: &ApplyArgs) -> Option<AheadRead> {
 /// The thread [`read_ahead`] starts.
 pub type AheadRead = std::thread::JoinHandle<Option<Ahead>>;
 
-/// Where [`read_ahead_at_large_set`]'s hook leaves the thread it started.
+/// Where [`read_ahead_hook`]'s hook leaves the thread it started.
 pub type AheadSlot = Arc<Mutex<Option<AheadRead>>>;
 
-/// [`read_ahead`] put off until the front end opens a set file of a megabyte or more
-/// (`sema::Options::on_large_set_file`; the first such file starts it, once): for a
-/// small rule file, which reads nothing ahead (a thread costs a 1k re-apply more than
-/// it saves), whose set file's read then lasts long enough to hide the installed
-/// generation's (a million-element set's record is 9 MB). The hook, and the slot
-/// where it leaves the thread; `None` where [`read_ahead`] would read nothing.
-pub fn read_ahead_at_large_set(args: &ApplyArgs) -> Option<(LargeSetFileHook, AheadSlot)> {
+/// [`read_ahead`] put off until sema calls the hook (the first call starts it, once):
+/// for a small rule file, which reads nothing ahead otherwise (a thread costs a 1k
+/// re-apply more than it saves), as it opens a set file of a megabyte or more, whose
+/// read lasts long enough to hide the installed generation's (a million-element
+/// set's record is 9 MB; `sema::Options::on_large_set_file`); for a large one, once
+/// the second core is idle (`sema::Options::on_second_core_free`). The hook, and the
+/// slot where it leaves the thread; `None` where [`read_ahead`] would read nothing.
+pub fn read_ahead_hook(args: &ApplyArgs) -> Option<(Hook, AheadSlot)> {
     let (bpffs, name) = (args.target.bpffs.clone(), ahead_name(args)?);
     let slot = AheadSlot::default();
     let filled = Arc::clone(&slot);
@@ -107,10 +107,10 @@ pub fn read_ahead_at_large_set(args: &ApplyArgs) -> Option<(LargeSetFileHook, Ah
             *ahead = read_ahead_of(bpffs.clone(), name.clone());
         }
     };
-    Some((LargeSetFileHook(Arc::new(hook)), slot))
+    Some((Hook(Arc::new(hook)), slot))
 }
 
-/// The thread [`read_ahead_at_large_set`]'s hook started, if it was called.
+/// The thread [`read_ahead_hook`]'s hook started, if it was called.
 pub fn take_ahead(slot: AheadSlot) -> Option<AheadRead> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }

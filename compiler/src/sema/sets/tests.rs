@@ -107,7 +107,7 @@ fn a_large_set_file_is_told_to_the_hook_and_a_small_one_is_not() {
         let opts = crate::driver::Options {
             sema: crate::sema::Options {
                 base_dir: Some(dir.clone()),
-                on_large_set_file: Some(super::super::LargeSetFileHook(std::sync::Arc::new(hook))),
+                on_large_set_file: Some(super::super::Hook(std::sync::Arc::new(hook))),
                 ..Default::default()
             },
             opt: crate::opt::OptLevel::O0,
