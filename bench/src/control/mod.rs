@@ -115,7 +115,7 @@ impl<'a> Install<'a> {
         s
     }
 
-    /// `sockc flush --name NAME --bpffs DIR`: the install removed, as its drop does.
+    /// `sockc flush --name NAME --bpffs DIR`: the install removed (also when dropped).
     fn flush(&self) -> Step {
         Step::new(
             self.sockc,
@@ -126,10 +126,7 @@ impl<'a> Install<'a> {
 
 impl Drop for Install<'_> {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(self.sockc)
-            .args(["flush", "--name", &self.name, "--bpffs"])
-            .arg(self.bpffs)
-            .output();
+        let _ = timed(&self.flush());
     }
 }
 
