@@ -213,10 +213,12 @@ pub(super) fn is_bpffs(path: &Path) -> bool {
 
 /// The nearest ancestor process that runs in another mount namespace than this one:
 /// what `ip netns exec` or `unshare -m` was started from. `None` when every ancestor
-/// shares ours, or when one cannot be read (nothing is known then). Walked once per
-/// process while its answer holds ([`read_mount_namespace_ahead`] may walk first, on
-/// another thread): where root cannot read `/proc/1/ns/mnt` (a sandbox) the walk
-/// reads two files per ancestor, ~25 system calls before every store's open. A found
+/// shares ours, when ours is the kernel's initial one (no walk), or when one cannot be
+/// read (nothing is known then). Walked once per process while its answer holds
+/// ([`read_mount_namespace_ahead`] may walk first, on another thread): where root
+/// cannot read `/proc/1/ns/mnt` (a sandbox) and the kernel does not number its initial
+/// namespace (before 6.18), the walk reads two files per ancestor, ~25 system calls
+/// before every store's open. A found
 /// ancestor is checked at each ask (its start time, one read): a long-running command
 /// (`watch`, the deadline's watcher) outlives the shell it was started from, and its
 /// pid may be another process's by then; then the ancestors are walked again. A walk
@@ -249,7 +251,8 @@ fn kept_answer(walked: Walked) -> Option<Option<u32>> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Walked {
     /// Every ancestor shares this process's mount namespace (which it never leaves:
-    /// sockc enters network namespaces only), so it stays true.
+    /// sockc enters network namespaces only), or that namespace is the kernel's
+    /// initial one; either stays true.
     Shared,
     /// The nearest one that does not, and its start time (`/proc/PID/stat`, field 22).
     Outside { pid: u32, start: u64 },
@@ -275,6 +278,11 @@ fn find_ancestor_outside_mount_namespace() -> Option<Walked> {
 /// [`find_ancestor_outside_mount_namespace`]'s walk.
 fn walk_ancestors() -> Option<Walked> {
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    // The kernel's own namespace is no private one, whatever the ancestors run in: it
+    // lives as long as the host. Known by its number where PID 1's cannot be read.
+    if is_initial_mount_namespace(&ours) {
+        return Some(Walked::Shared);
+    }
     // The usual case in one look: init's namespace (the host's, or a container's,
     // whose processes all share it) is ours, so no ancestor in between left it.
     let init = std::fs::read_link("/proc/1/ns/mnt");
@@ -302,6 +310,24 @@ fn walk_ancestors() -> Option<Walked> {
         pid = parent;
     }
     None
+}
+
+/// The inode number Linux gives the initial mount namespace since 6.18
+/// (`MNT_NS_INIT_INO`, `include/uapi/linux/nsfs.h`). Before, it was numbered as any
+/// other, from `0xF0000000` up (`proc_alloc_inum`), so no namespace of an older
+/// kernel has it.
+const MNT_NS_INIT_INO: u64 = 0xEFFF_FFF8;
+
+/// True when `link`, the target of a `/proc/PID/ns/mnt` link (`mnt:[INODE]`), names
+/// the kernel's initial mount namespace by its fixed number ([`MNT_NS_INIT_INO`]).
+fn is_initial_mount_namespace(link: &Path) -> bool {
+    let inode = link.to_str().and_then(|l| {
+        l.strip_prefix("mnt:[")?
+            .strip_suffix(']')?
+            .parse::<u64>()
+            .ok()
+    });
+    inode == Some(MNT_NS_INIT_INO)
 }
 
 /// The start time of process `pid` (clock ticks after boot): with the pid, it names
@@ -388,6 +414,9 @@ mod tests {
         let walked = super::walk_ancestors();
         let read = STATS.with(|n| n.get()) - before;
         match (init, walked) {
+            _ if super::is_initial_mount_namespace(&ours) => {
+                assert_eq!((walked, read), (Some(super::Walked::Shared), 0))
+            }
             (Ok(init), _) if init == ours => {
                 assert_eq!((walked, read), (Some(super::Walked::Shared), 0))
             }
@@ -404,6 +433,25 @@ mod tests {
                 );
                 assert_eq!(walked, None, "nothing known past init");
             }
+        }
+    }
+
+    /// The initial mount namespace is known by its number and by nothing else: the
+    /// number of another namespace, of another kind, or a malformed link is not it.
+    #[test]
+    fn the_initial_mount_namespace_is_known_by_its_number() {
+        let known = |link: &str| super::is_initial_mount_namespace(std::path::Path::new(link));
+        assert!(known("mnt:[4026531832]"));
+        for other in [
+            "mnt:[4026531840]",
+            "mnt:[4026532285]",
+            "net:[4026531832]",
+            "mnt:[4026531832",
+            "mnt:[04026531832x]",
+            "mnt:[]",
+            "",
+        ] {
+            assert!(!known(other), "{other}");
         }
     }
 
