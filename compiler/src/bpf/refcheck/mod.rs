@@ -23,6 +23,8 @@
 
 use std::collections::HashSet;
 
+use foldhash::fast::FixedState;
+
 use aya_obj::generated::{self as k, bpf_func_id};
 
 use super::{
@@ -595,7 +597,8 @@ fn walk_with(insns: &[Insn], acquires: &[usize], releases: &[usize]) -> Result<u
             *x = is_kfunc_call(insns[r]);
         }
     }
-    let mut seen: HashSet<(usize, State)> = HashSet::new();
+    // foldhash, not SipHash: the keys are this walk's own states, nobody's input to flood.
+    let mut seen: HashSet<(usize, State), FixedState> = HashSet::default();
     let mut work = vec![(0usize, State::entry())];
     let mut steps = 0usize;
     while let Some((mut pc, mut st)) = work.pop() {
