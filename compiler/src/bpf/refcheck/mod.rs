@@ -597,7 +597,8 @@ fn walk_with(insns: &[Insn], acquires: &[usize], releases: &[usize]) -> Result<u
             *x = is_kfunc_call(insns[r]);
         }
     }
-    // foldhash, not SipHash: the keys are this walk's own states, nobody's input to flood.
+    // foldhash, not SipHash: the keys are the walk's own states, which a rule file
+    // shapes only through lowering and cannot choose.
     let mut seen: HashSet<(usize, State), FixedState> = HashSet::default();
     let mut work = vec![(0usize, State::entry())];
     let mut steps = 0usize;
