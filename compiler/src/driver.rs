@@ -180,7 +180,7 @@ fn checked(
 
 /// The second half of [`compile`]: optimize and lower what [`check`] checked.
 pub fn finish(checked: Checked, opts: &Options) -> (Option<Compiled>, Vec<Diagnostic>) {
-    finish_with(checked, opts, || None::<&Refit>, None)
+    finish_with(checked, opts, || None, None)
 }
 
 /// [`finish`] for an install that will not lower the file again (a first one): what
@@ -193,7 +193,7 @@ pub fn finish_shed(
     opts: &Options,
     keep: &dyn Fn(&Rule) -> bool,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
-    finish_with(checked, opts, || None::<&Refit>, Some(keep))
+    finish_with(checked, opts, || None, Some(keep))
 }
 
 /// [`finish`] fitted to an installed generation: what [`Compiled::refit`] of its result
@@ -211,20 +211,20 @@ pub fn finish_fitted(
 /// [`finish_fitted`] to what `installed` gives, or [`finish`] when it gives nothing,
 /// asked for only once the optimizer's passes have run (the classifiers built): what
 /// to fit to may be read meanwhile, on another thread, while the second core is idle.
-pub fn finish_fitted_when<R: std::borrow::Borrow<Refit>>(
+pub fn finish_fitted_when<'r>(
     checked: Checked,
     opts: &Options,
-    installed: impl FnOnce() -> Option<R>,
+    installed: impl FnOnce() -> Option<&'r Refit>,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
     finish_with(checked, opts, installed, None)
 }
 
 /// Optimizes `checked`, then lowers it fitted to what `installed` gives (asked for
 /// only then), or as it is.
-fn finish_with<R: std::borrow::Borrow<Refit>>(
+fn finish_with<'r>(
     checked: Checked,
     opts: &Options,
-    installed: impl FnOnce() -> Option<R>,
+    installed: impl FnOnce() -> Option<&'r Refit>,
     shed: Shed,
 ) -> (Option<Compiled>, Vec<Diagnostic>) {
     let Checked {
@@ -241,7 +241,7 @@ fn finish_with<R: std::borrow::Borrow<Refit>>(
         diags = crate::diag::cap(diags, max_diagnostics);
     }
     let lowered = match installed() {
-        Some(refit) => lower_fitted(module, opts.opt, refit.borrow()),
+        Some(refit) => lower_fitted(module, opts.opt, refit),
         None => lower_module_or_back(module, opts.opt, None, shed).map_err(|(_, e)| e),
     };
     match lowered {

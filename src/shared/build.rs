@@ -196,20 +196,11 @@ impl CheckedFile {
 
 /// The second half of [`build_deferred`]: the rest of the compile.
 pub fn finish_deferred(c: CheckedFile) -> Result<Built, ExitCode> {
-    finish_deferred_fitted(c, None)
+    finish_deferred_with(c, driver::finish)
 }
 
-/// [`finish_deferred`], fitted to an installed generation when `installed` names one
-/// ([`driver::finish_fitted`]).
-pub fn finish_deferred_fitted(
-    c: CheckedFile,
-    installed: Option<&driver::Refit>,
-) -> Result<Built, ExitCode> {
-    finish_deferred_fitted_when(c, || installed)
-}
-
-/// [`finish_deferred_fitted`] to what `installed` gives, asked for only once the
-/// optimizer's passes have run ([`driver::finish_fitted_when`]).
+/// [`finish_deferred`], fitted to an installed generation when `installed` gives one,
+/// asked for only once the optimizer's passes have run ([`driver::finish_fitted_when`]).
 pub fn finish_deferred_fitted_when<'r>(
     c: CheckedFile,
     installed: impl FnOnce() -> Option<&'r driver::Refit>,
