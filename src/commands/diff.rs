@@ -252,15 +252,18 @@ fn print_timings(old: &[(&str, Duration)], new: &[(&str, Duration)]) {
 }
 
 /// `--timings`: the semantic diff's time and its work per block pair that differs
-/// (the count its budget, `semdiff::MAX_WORK`, bounds), on stderr.
+/// (the count its budget, `semdiff::Budget::DEFAULT`, bounds), on stderr.
 fn print_diff_work(sem: &SemDiff, took: Duration) {
     let work: Vec<String> = (sem.blocks.iter())
         .map(|b| format!("{} {}", b.hook.spec().label(&b.attach_to), b.work))
         .collect();
+    let budget = semdiff::Budget::DEFAULT;
     errln!(
-        "timings (ms): semantic diff {:.1}; its work (of {} per block pair): {}",
+        "timings (ms): semantic diff {:.1}; its work (of {} per block pair, {} more to \
+         list what a cut candidate region holds): {}",
         took.as_secs_f64() * 1e3,
-        semdiff::MAX_WORK,
+        budget.work,
+        budget.listing,
         work.join(", ")
     );
 }

@@ -15,14 +15,16 @@ pub const MAX_LISTED: usize = 20;
 /// The semantic diff in the words `diff` and `apply --dry-run` lead with.
 pub fn semantic_text(d: &SemDiff, old: &str, new: &str, summary: bool) -> String {
     if summary {
+        let cut = d.blocks.iter().any(|b| b.cut_short.is_some());
         return format!(
-            "{} regions change verdict{}; {} counting changes\n",
-            d.verdict_regions(),
-            if d.changes_verdicts() && d.verdict_regions() == 0 {
-                " (comparison cut short)"
+            "{}{} regions change verdict{}; {} counting changes\n",
+            if cut && d.verdict_regions() > 0 {
+                "at least "
             } else {
                 ""
             },
+            d.verdict_regions(),
+            if cut { " (comparison cut short)" } else { "" },
             d.counting_changes()
         );
     }

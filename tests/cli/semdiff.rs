@@ -296,7 +296,9 @@ fn a_plain_diff_never_lowers_and_says_what_a_full_compile_says() {
 /// rule in common) are compared within the diff's budget of work: the block says it
 /// was not compared to the end and why, in the table and in `--json`, and the diff
 /// exits 4 (a change is assumed, never hidden). It took 32 s of a release build before
-/// the budget, minutes of a debug one.
+/// the budget, minutes of a debug one. What it found before it stopped is listed, "at
+/// least" that many regions, and each listed example is decided by `sockc test` on
+/// both files as its region says.
 #[test]
 fn unrelated_files_stop_at_the_budget_and_say_so() {
     let dir = std::env::temp_dir().join(format!("sockc-cli-unrelated-{}", std::process::id()));
@@ -314,20 +316,55 @@ fn unrelated_files_stop_at_the_budget_and_say_so() {
     let said = "not compared to the end (more than 50000000 steps of work: 955 rules of OLD \
                 and 782 of NEW changed,";
     assert!(out.contains(said), "{out}");
+    let first = out.lines().next().unwrap();
+    let listed: usize = first
+        .strip_prefix("at least ")
+        .and_then(|l| l.strip_suffix(" regions change verdict:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(listed >= 20, "{out}");
     let work = err.lines().find(|l| l.contains("semantic diff")).unwrap();
+    let spent: u64 = work.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(
-        work.contains("(of 50000000 per block pair): xdp on eth0 500"),
+        work.contains("(of 50000000 per block pair, 12500000 more to list")
+            && (50_000_000..62_500_000 + 2_500_000).contains(&spent),
         "{work}"
     );
     let (code, out, _) = sockc(&["-q", "diff", "--json", &old, &new]);
     let v: Value = serde_json::from_str(&out).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
     assert_eq!(
         (code, &v["semantic"]["verdicts_change"]),
         (4, &Value::Bool(true))
     );
-    let cut = v["semantic"]["blocks"][0]["cut_short"].as_str().unwrap();
+    let block = &v["semantic"]["blocks"][0];
+    let cut = block["cut_short"].as_str().unwrap();
     assert!(cut.starts_with("more than 50000000 steps of work"), "{cut}");
+    let regions = block["regions"].as_array().unwrap();
+    assert_eq!(
+        regions.len() + block["regions_more"].as_u64().unwrap() as usize,
+        listed
+    );
+    let packets = dir.join("examples.txt");
+    let text: String = regions
+        .iter()
+        .map(|r| format!("{}\n", r["example"]["packet"].as_str().unwrap()))
+        .collect();
+    std::fs::write(&packets, text).unwrap();
+    for (file, side) in [(&old, "before"), (&new, "after")] {
+        let args = ["-q", "test", file, "--packets", packets.to_str().unwrap()];
+        let (code, out, err) = sockc(&[&args[..], &["--json", "--eval-only"]].concat());
+        assert_eq!(code, 0, "{file}: {out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), regions.len(), "{file}");
+        for (r, t) in regions.iter().zip(results) {
+            let e = &t["evaluator"];
+            let decided = (e["verdict"].as_str(), e["line"].as_u64());
+            let said = (r[side]["outcome"].as_str(), r[side]["line"].as_u64());
+            assert_eq!(decided, said, "{file}: {}", t["packet"]);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// The changes that move thousands of regions at once (`sockc_testkit::mass_change`)

@@ -246,17 +246,25 @@ fn same_without_sets(o: &Rules, i: usize, n: &Rules, j: usize) -> bool {
 /// Past this many boxes, the candidate region is not tested against every rule (the
 /// test would cost more than the steps it saves): every rule is kept, and makes a
 /// step of the walk.
-const REACH_TEST_MAX: usize = 64;
+pub(super) const REACH_TEST_MAX: usize = 64;
 
 /// Whether a rule's region meets `within` (always yes when `within` has more than
 /// [`REACH_TEST_MAX`] boxes).
 pub(super) fn reach_test(within: &Region) -> impl Fn(&Region) -> bool + '_ {
     let test = within.boxes().len() <= REACH_TEST_MAX;
+    // Boxes whose bounds miss each other do not meet: the bounds first, as a rule of a
+    // large file meets few of the boxes.
+    let keys: Vec<index::Key> = match test {
+        true => within.boxes().iter().map(index::key).collect(),
+        false => Vec::new(),
+    };
     move |r: &Region| {
         !test
-            || r.boxes()
-                .iter()
-                .any(|rb| within.boxes().iter().any(|c| c.overlaps(rb, &mut 0)))
+            || r.boxes().iter().any(|rb| {
+                let k = index::key(rb);
+                let mut near = within.boxes().iter().zip(&keys);
+                near.any(|(c, ck)| index::meet(ck, &k) && c.overlaps(rb, &mut 0))
+            })
     }
 }
 
@@ -301,6 +309,27 @@ pub(super) fn keep_reaching<'m>(
     apart.is_empty()
 }
 
+/// Why the candidate region was not made to the end, and the part of it made when it
+/// stopped (disjoint boxes of the region, where verdicts may differ): the walk can
+/// still list the changes inside that part.
+#[derive(Debug)]
+pub(super) struct Unfinished {
+    pub(super) why: NotCompared,
+    pub(super) so_far: Region,
+}
+
+impl Unfinished {
+    /// The same, with only the first `boxes` boxes of the part made (those of the
+    /// first unpaired rules).
+    pub(super) fn first(self, boxes: usize) -> Unfinished {
+        // Into a vector of their own: the part made can be 50,000 boxes, megabytes
+        // the walk after it should not hold.
+        let kept: Vec<HeaderBox> = self.so_far.into_boxes().into_iter().take(boxes).collect();
+        let so_far = Region::from_disjoint(kept);
+        Unfinished { so_far, ..self }
+    }
+}
+
 /// The packets whose verdict may differ: what the unpaired deciding rules match, or
 /// the whole hook when the defaults differ; within `universe`. The work it takes (the
 /// region operations' count, and the boxes looked at) is added to `spent`; it stops
@@ -312,33 +341,41 @@ pub(super) fn candidates(
     universe: &Region,
     budget: Budget,
     spent: &mut u64,
-) -> Result<Region, NotCompared> {
+) -> Result<Region, Unfinished> {
     if o.default_outcome() != n.default_outcome() {
         return Ok(universe.clone());
     }
     let mut c = Union::default();
+    let unfinished = |why, c: Union| Unfinished {
+        why,
+        so_far: Region::from_disjoint(c.boxes),
+    };
     let fragmented = |boxes| NotCompared::Fragmented(TooFragmented { boxes });
     for (side, rules) in [o, n].into_iter().enumerate() {
         for &i in &pairs.unpaired[side] {
             let mut work = 0;
-            let within = (rules
+            let within = rules
                 .term_region(i)
-                .intersect(universe, budget.boxes, &mut work))
-            .map_err(|e| fragmented(e.boxes))?;
+                .intersect(universe, budget.boxes, &mut work);
+            let within = match within {
+                Ok(w) => w,
+                Err(e) => return Err(unfinished(fragmented(e.boxes), c)),
+            };
             for b in within.into_boxes() {
                 // What is left of the budget, as the u32 the region operations count in.
                 let left = budget.work.saturating_sub(*spent + u64::from(work));
                 let left = u32::try_from(left).unwrap_or(u32::MAX - 1);
                 if !add_outside(&mut c, b, &mut work, left) {
                     *spent += u64::from(work);
-                    return Err(NotCompared::Work(OutOfWork {
+                    let out_of_work = OutOfWork {
                         changed: pairs.changed(),
                         boxes: c.boxes.len(),
                         max: budget.work,
-                    }));
+                    };
+                    return Err(unfinished(NotCompared::Work(out_of_work), c));
                 }
                 if c.boxes.len() > budget.boxes {
-                    return Err(fragmented(c.boxes.len()));
+                    return Err(unfinished(fragmented(c.boxes.len()), c));
                 }
             }
             *spent += u64::from(work);

@@ -61,8 +61,11 @@
 //! parts inherit and narrow: `walk::decide`). A partition that would fragment past
 //! [`MAX_BOXES`] boxes stops with [`TooFragmented`] for that block, and one that takes
 //! more than [`MAX_WORK`] (a count of the work, not a clock: the same answer on every
-//! run) with [`OutOfWork`]; either is reported, never taken as "no change". So the
-//! time and memory of a diff are bounded whatever the two files.
+//! run) with [`OutOfWork`]; either is reported, never taken as "no change". What was
+//! decided before it stopped is still listed: the pieces the walk decided, or, when
+//! the candidate region itself ran out of work, the changes inside the part of it made
+//! (walked within [`Budget::listing`] more work). So the time and memory of a diff are
+//! bounded whatever the two files, and a cut diff still names changes.
 //!
 //! A redirect to a socket nothing is registered for drops; the diff compares the
 //! rules as written (redirect to `NAME` against drop), which is the answer for a
@@ -83,8 +86,9 @@
 //! * `render.rs`: the result in words (table and JSON), and a box as a match.
 //!
 //! Invariant: every reported example packet is a point of its region, and every box
-//! of a verdict region is decided differently by the two files; no packet outside the
-//! reported regions changes its verdict (unless the block says it was cut short).
+//! of a verdict region is decided differently by the two files, by the rules it names
+//! (a block cut short too); no packet outside the reported regions changes its
+//! verdict (unless the block says it was cut short).
 
 mod ahead;
 mod align;
@@ -117,6 +121,15 @@ pub const MAX_BOXES: usize = 50_000;
 /// a release build (docs/diff.md).
 pub const MAX_WORK: u64 = 50_000_000;
 
+/// Of a candidate region cut short, the boxes walked to list changes: the first ones
+/// made (of OLD's first unpaired rules). A walk decides its pieces late (the broad
+/// rules at the end of a file decide most of them), so a part it cannot finish within
+/// [`Budget::listing`] lists nothing: 512 boxes of unrelated 10,000-rule files took it
+/// all for 27 MiB more. This many (`align::reach_test`'s limit, so only the rules that
+/// reach them make steps) lists about 30 regions, more than a table shows, in a few
+/// milliseconds.
+pub const LISTING_BOXES: usize = align::REACH_TEST_MAX;
+
 /// What one block pair's comparison may make and do before it stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -124,18 +137,24 @@ pub struct Budget {
     pub boxes: usize,
     /// Work, as [`MAX_WORK`] counts it.
     pub work: u64,
+    /// Work more, when the candidate region ran out of `work` before it was whole, to
+    /// list the changes inside the part made.
+    pub listing: u64,
 }
 
 impl Budget {
-    /// What `sockc diff` allows.
+    /// What `sockc diff` allows: a quarter of the work more to list what a cut
+    /// candidate region holds (a diff takes at most 1.25 budgets of work).
     pub const DEFAULT: Budget = Budget {
         boxes: MAX_BOXES,
         work: MAX_WORK,
+        listing: MAX_WORK / 4,
     };
     /// No limit (the tests' reference runs).
     pub const UNLIMITED: Budget = Budget {
         boxes: usize::MAX,
         work: u64::MAX,
+        listing: u64::MAX,
     };
 }
 
@@ -266,8 +285,8 @@ pub struct BlockDiff {
     pub cut_short: Option<NotCompared>,
     /// The `limit` buckets of the block pair, by their [`Dim::Over`](crate::space::Dim::Over) bit number.
     pub buckets: Vec<OverLimit>,
-    /// The work the comparison took (as [`MAX_WORK`] counts it; at most the budget
-    /// and the last operation's, when it stopped there).
+    /// The work the comparison took (as [`MAX_WORK`] counts it; at most the budget,
+    /// its listing work when the candidate region stopped, and the last operation's).
     pub work: u64,
 }
 
@@ -476,7 +495,17 @@ fn block_diff(
     out.buckets = buckets.names().to_vec();
     match candidates {
         Ok(c) => walk_block(&mut out, &c, (&o, &n), &pairs, budget, buckets),
-        Err(e) => out.cut_short = Some(e),
+        Err(align::Unfinished { why, so_far }) => {
+            // The changes inside (the first boxes of) the part made are listed, within
+            // the budget's listing work; the block still says why it was not compared
+            // to the end.
+            let listing = Budget {
+                work: out.work.saturating_add(budget.listing),
+                ..budget
+            };
+            walk_block(&mut out, &so_far, (&o, &n), &pairs, listing, buckets);
+            out.cut_short = Some(why);
+        }
     }
     if out.cut_short.is_none() && differ_testing(old.prog, new.prog, |m| m.rare().cgroup.is_some())
     {
@@ -494,8 +523,10 @@ fn block_diff(
     out
 }
 
-/// Steps 3 and 4 for the `candidates` of a block pair, into `out` (its regions, or
-/// why it stopped; and the work, within `budget` with what `out` has spent already).
+/// Steps 3 and 4 for the `candidates` of a block pair, into `out` (its regions, and
+/// why it stopped if it did; and the work, within `budget` with what `out` has spent
+/// already). A walk that stops still lists the parts it decided: each is decided as
+/// its region says on both sides, though others may change too.
 fn walk_block(
     out: &mut BlockDiff,
     candidates: &Region,
@@ -505,28 +536,26 @@ fn walk_block(
     buckets: &buckets::Buckets,
 ) {
     let mut groups = walk::Groups::new(o, n, pairs);
-    match walk::decide(candidates, (o, n), pairs, budget, &mut out.work, |p| {
+    let walked = walk::decide(candidates, (o, n), pairs, budget, &mut out.work, |p| {
         groups.add(p)
-    }) {
-        Ok(()) => {
-            (out.verdicts, out.moved) = groups.changes();
-            for c in out.verdicts.iter_mut().chain(&mut out.moved) {
-                c.limits = buckets.named(&c.example);
-            }
-            // Against no block, every packet the block decides as the kernel would
-            // without it "moves" to a rule: one line below says so instead.
-            if o.is_missing() || n.is_missing() {
-                out.moved.clear();
-            }
-        }
-        Err(e) => out.cut_short = Some(e),
+    });
+    (out.verdicts, out.moved) = groups.changes();
+    for c in out.verdicts.iter_mut().chain(&mut out.moved) {
+        c.limits = buckets.named(&c.example);
     }
+    // Against no block, every packet the block decides as the kernel would without it
+    // "moves" to a rule: one line below says so instead.
+    if o.is_missing() || n.is_missing() {
+        out.moved.clear();
+    }
+    out.cut_short = walked.err();
 }
 
 /// The candidate region (empty when the block pair is not walked: `budget` is
 /// `None`), with the regions of the rules that meet it kept; made again when a pair
 /// turns out not to be one (its fingerprints collided), so that on return every pair
-/// is one. The work it takes is added to `work`.
+/// is one. The work it takes is added to `work`. A region cut short on its work comes
+/// back with the part made, whose rules are kept the same way.
 fn candidates<'m>(
     o: &mut align::Rules<'m>,
     n: &mut align::Rules<'m>,
@@ -534,14 +563,19 @@ fn candidates<'m>(
     universe: &Region,
     budget: Option<Budget>,
     work: &mut u64,
-) -> Result<Region, NotCompared> {
+) -> Result<Region, align::Unfinished> {
     loop {
-        let c = match budget {
-            Some(budget) => align::candidates(o, n, pairs, universe, budget, work)?,
-            None => Region::empty(),
+        let made = match budget {
+            Some(budget) => align::candidates(o, n, pairs, universe, budget, work)
+                .map_err(|u| u.first(LISTING_BOXES)),
+            None => Ok(Region::empty()),
         };
-        if align::keep_reaching(o, n, pairs, &c) {
-            return Ok(c);
+        let c = match &made {
+            Ok(c) => c,
+            Err(u) => &u.so_far,
+        };
+        if align::keep_reaching(o, n, pairs, c) {
+            return made;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The semantic diff in words: [`render_text`] (the answer first — "no packet changes
-//! its verdict" or "N regions change verdict" with a table of regions — then the
-//! changes to counting alone), [`to_json`] (the same as data) and [`describe_box`]
+//! its verdict" or "N regions change verdict" with a table of regions, "at least N"
+//! where a block was not compared to the end — then the changes to counting alone), [`to_json`] (the same as data) and [`describe_box`]
 //! (a box as the match it stands for, e.g. `IPv4 tcp to 10.0.0.0/8 dport 22`).
 //!
 //! Invariant: the lists are cut at [`RenderOptions::max_listed`] entries with a line
@@ -120,8 +120,10 @@ pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
     let cut: Vec<&BlockDiff> = d.blocks.iter().filter(|b| b.cut_short.is_some()).collect();
     match (n, cut.is_empty()) {
         (0, true) => out.push_str("no packet changes its verdict\n"),
-        (1, _) => out.push_str("1 region changes verdict:\n"),
-        (n, _) => writeln!(out, "{n} regions change verdict:").unwrap(),
+        (1, true) => out.push_str("1 region changes verdict:\n"),
+        (1, false) => out.push_str("at least 1 region changes verdict:\n"),
+        (n, true) => writeln!(out, "{n} regions change verdict:").unwrap(),
+        (n, false) => writeln!(out, "at least {n} regions change verdict:").unwrap(),
     }
     if n > 0 {
         let mut rows = Vec::new();

@@ -7,7 +7,7 @@
 
 use super::super::{
     align::{self, Pairs, Rules, Term},
-    diff, BlockSide, Budget, Change, Decider, Module, NotCompared, SemDiff,
+    diff, diff_within, BlockSide, Budget, Change, Decider, Module, NotCompared, SemDiff, MAX_BOXES,
 };
 use super::{Groups, Piece};
 use crate::hooks::HookKind;
@@ -339,8 +339,9 @@ fn classbench(set: &str, n: usize) -> String {
 
 /// Two unrelated files (ClassBench's acl1 and fw1, nearly no rule in common): a small
 /// pair is compared to the end, exactly; at a thousand rules each the comparison
-/// stops at its budget of work (a count, so the same on every run), says so, and
-/// counts a change (it took minutes of a release build before it had one).
+/// stops at its budget of work (a count, so the same on every run), says so, counts a
+/// change (it took minutes of a release build before it had one) and lists the
+/// changes it found before it stopped, the same ones on every run.
 #[test]
 fn unrelated_files_are_compared_exactly_or_cut_at_the_budget() {
     let (small_old, small_new) = (classbench("acl1", 25), classbench("fw1", 25));
@@ -359,17 +360,86 @@ fn unrelated_files_are_compared_exactly_or_cut_at_the_budget() {
     };
     assert!(d.changes_verdicts() && w.max == budget.work);
     assert!(w.changed[0] > 900 && w.changed[1] > 700, "{w:?}");
-    // The work stops within one step of the budget.
+    // The work stops within one step of the budget and the listing's share of it.
+    let most = budget.work + budget.listing;
     assert!(
-        b.work > budget.work && b.work < budget.work + budget.work / 20,
+        b.work > budget.work && b.work < most + budget.work / 20,
         "{}",
         b.work
     );
+    // What it decided before it stopped is listed.
+    assert!(b.verdicts.len() >= 20, "{}", b.verdicts.len());
     let again = run();
+    let listed = |d: &SemDiff| {
+        d.blocks[0]
+            .verdicts
+            .iter()
+            .map(|c| c.example)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         (again.blocks[0].work, again.blocks[0].cut_short),
         (b.work, b.cut_short)
     );
+    assert_eq!(listed(&again), listed(&d));
+}
+
+/// A comparison cut short lists what it decided, and only that: at budgets that stop
+/// it while it makes the candidate region (the part made then walked within the
+/// budget's listing work) and while it walks, it says why it stopped and lists
+/// changes, each a part of the reference's region of the same two deciders (verdict
+/// changes and counter moves), its example inside it.
+#[test]
+fn a_comparison_cut_short_lists_only_true_changes() {
+    let (old, new) = (
+        module(&classbench("acl1", 40)),
+        module(&classbench("fw1", 40)),
+    );
+    let (verdicts, moved) = reference(&old, &new);
+    let union_work = with_rules(&old, &new, |o, n, pairs, hook| {
+        let (universe, mut work) = (hook_universe(hook), 0);
+        align::candidates(o, n, pairs, &universe, Budget::UNLIMITED, &mut work).unwrap();
+        work
+    });
+    let whole = diff_within(&old, &new, Budget::UNLIMITED).blocks[0].work;
+    assert!(
+        union_work > 100 && whole > 2 * union_work,
+        "{union_work} {whole}"
+    );
+    let within = |got: &[Change], want: &[Change]| {
+        for c in got {
+            let key = (c.before.decider, c.after.decider);
+            let w = want
+                .iter()
+                .find(|w| (w.before.decider, w.after.decider) == key);
+            let w = w.unwrap_or_else(|| panic!("{key:?} is no change of the reference"));
+            let inside = w.region.covers(&c.region, 1 << 20, &mut 0);
+            assert!(inside.unwrap(), "{key:?}");
+            assert!(c.region.contains(&c.example), "{key:?}");
+        }
+    };
+    let in_union = Budget {
+        boxes: MAX_BOXES,
+        work: union_work / 2,
+        listing: u64::MAX / 2,
+    };
+    let in_walk = |work| Budget {
+        boxes: MAX_BOXES,
+        work,
+        listing: 0,
+    };
+    for budget in [in_union, in_walk(whole * 9 / 10), in_walk(whole * 19 / 20)] {
+        let d = diff_within(&old, &new, budget);
+        let b = &d.blocks[0];
+        assert!(
+            matches!(b.cut_short, Some(NotCompared::Work(_))),
+            "{budget:?}"
+        );
+        assert!(!b.verdicts.is_empty(), "{budget:?}: nothing listed");
+        assert!(b.verdicts.len() < verdicts.len(), "{budget:?}");
+        within(&b.verdicts, &verdicts);
+        within(&b.moved, &moved);
+    }
 }
 
 /// A broad `drop` put on top of narrow rules changes every `allow` under it (and the
