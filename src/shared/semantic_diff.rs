@@ -16,16 +16,13 @@ pub const MAX_LISTED: usize = 20;
 pub fn semantic_text(d: &SemDiff, old: &str, new: &str, summary: bool) -> String {
     if summary {
         let cut = d.blocks.iter().any(|b| b.cut_short.is_some());
+        let at_least = |n: usize| if cut && n > 0 { "at least " } else { "" };
+        let (regions, counting) = (d.verdict_regions(), d.counting_changes());
         return format!(
-            "{}{} regions change verdict{}; {} counting changes\n",
-            if cut && d.verdict_regions() > 0 {
-                "at least "
-            } else {
-                ""
-            },
-            d.verdict_regions(),
+            "{}{regions} regions change verdict{}; {}{counting} counting changes\n",
+            at_least(regions),
             if cut { " (comparison cut short)" } else { "" },
-            d.counting_changes()
+            at_least(counting),
         );
     }
     semdiff::render_text(d, &options(old, new))

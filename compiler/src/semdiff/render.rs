@@ -189,8 +189,11 @@ fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {
     if lines.is_empty() {
         return String::new();
     }
+    // A block cut short lists the counter moves it found, as it lists its regions.
+    let cut = d.blocks.iter().any(|b| b.cut_short.is_some());
     let mut out = format!(
-        "{} counting change{} (verdicts unchanged):\n",
+        "{}{} counting change{} (verdicts unchanged):\n",
+        if cut { "at least " } else { "" },
         lines.len(),
         if lines.len() == 1 { "" } else { "s" }
     );
