@@ -15,9 +15,12 @@ pub const MAX_LISTED: usize = 20;
 /// The semantic diff in the words `diff` and `apply --dry-run` lead with.
 pub fn semantic_text(d: &SemDiff, old: &str, new: &str, summary: bool) -> String {
     if summary {
-        let cut = d.blocks.iter().any(|b| b.cut_short.is_some());
-        let at_least = |n: usize| if cut && n > 0 { "at least " } else { "" };
         let (regions, counting) = (d.verdict_regions(), d.counting_changes());
+        let at_least = |n: usize| match d.stopped() && n > 0 {
+            true => "at least ",
+            false => "",
+        };
+        let cut = d.stopped() || (d.changes_verdicts() && regions == 0);
         return format!(
             "{}{regions} regions change verdict{}; {}{counting} counting changes\n",
             at_least(regions),

@@ -87,8 +87,8 @@
 //!
 //! Invariant: every reported example packet is a point of its region, and every box
 //! of a verdict region is decided differently by the two files, by the rules it names
-//! (a block cut short too); no packet outside the reported regions changes its
-//! verdict (unless the block says it was cut short).
+//! (also in a block that stopped, [`NotCompared::stopped`]); no packet outside the
+//! reported regions changes its verdict (unless the block says it was cut short).
 
 mod ahead;
 mod align;
@@ -308,6 +308,20 @@ pub enum NotCompared {
     DevIndex,
 }
 
+impl NotCompared {
+    /// Whether the comparison stopped before it decided every candidate box (its work,
+    /// its boxes, or buckets it cannot tell apart): the regions listed are some of
+    /// those that change. The other reasons compare to the end along dimensions that
+    /// leave something out (a cgroup, a device's index), so their regions hold only
+    /// for some packets' cgroups or devices.
+    pub fn stopped(&self) -> bool {
+        matches!(
+            self,
+            NotCompared::Fragmented(_) | NotCompared::Work(_) | NotCompared::Buckets(_)
+        )
+    }
+}
+
 impl std::fmt::Display for NotCompared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -371,6 +385,14 @@ pub struct SemDiff {
 }
 
 impl SemDiff {
+    /// Whether a block's comparison stopped before the end ([`NotCompared::stopped`]):
+    /// its regions and counter moves are some of those that change.
+    pub fn stopped(&self) -> bool {
+        self.blocks
+            .iter()
+            .any(|b| b.cut_short.is_some_and(|c| c.stopped()))
+    }
+
     /// Regions that change verdict, over all blocks.
     pub fn verdict_regions(&self) -> usize {
         self.blocks.iter().map(|b| b.verdicts.len()).sum()

@@ -1,6 +1,6 @@
 //! The semantic diff in words: [`render_text`] (the answer first — "no packet changes
 //! its verdict" or "N regions change verdict" with a table of regions, "at least N"
-//! where a block was not compared to the end — then the changes to counting alone), [`to_json`] (the same as data) and [`describe_box`]
+//! where a block's comparison stopped — then the changes to counting alone), [`to_json`] (the same as data) and [`describe_box`]
 //! (a box as the match it stands for, e.g. `IPv4 tcp to 10.0.0.0/8 dport 22`).
 //!
 //! Invariant: the lists are cut at [`RenderOptions::max_listed`] entries with a line
@@ -118,12 +118,12 @@ pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
     let mut out = String::new();
     let n = d.verdict_regions();
     let cut: Vec<&BlockDiff> = d.blocks.iter().filter(|b| b.cut_short.is_some()).collect();
+    let at_least = if d.stopped() { "at least " } else { "" };
     match (n, cut.is_empty()) {
         (0, true) => out.push_str("no packet changes its verdict\n"),
-        (1, true) => out.push_str("1 region changes verdict:\n"),
-        (1, false) => out.push_str("at least 1 region changes verdict:\n"),
-        (n, true) => writeln!(out, "{n} regions change verdict:").unwrap(),
-        (n, false) => writeln!(out, "at least {n} regions change verdict:").unwrap(),
+        (0, false) => out.push_str("0 regions change verdict:\n"),
+        (1, _) => writeln!(out, "{at_least}1 region changes verdict:").unwrap(),
+        (n, _) => writeln!(out, "{at_least}{n} regions change verdict:").unwrap(),
     }
     if n > 0 {
         let mut rows = Vec::new();
@@ -189,11 +189,10 @@ fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {
     if lines.is_empty() {
         return String::new();
     }
-    // A block cut short lists the counter moves it found, as it lists its regions.
-    let cut = d.blocks.iter().any(|b| b.cut_short.is_some());
+    // A block that stopped lists the counter moves it found, as it lists its regions.
     let mut out = format!(
         "{}{} counting change{} (verdicts unchanged):\n",
-        if cut { "at least " } else { "" },
+        if d.stopped() { "at least " } else { "" },
         lines.len(),
         if lines.len() == 1 { "" } else { "s" }
     );

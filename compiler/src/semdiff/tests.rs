@@ -248,3 +248,30 @@ fn merges_pair_by_pair_only_while_their_work_lasts() {
     assert_eq!(a.region, b.region);
     assert_eq!(a.example, b.example);
 }
+
+/// "At least N" only where the comparison stopped: a changed block with a `cgroup`
+/// match is compared to the end (its regions leave the cgroup out, which the line
+/// after them says), and a cut block that lists nothing has "0 regions", never "at
+/// least 0".
+#[test]
+fn at_least_only_where_the_comparison_stopped() {
+    let cgroup = "tc egress on eth0 {\n drop tcp to *:25 cgroup \"/sys/fs/cgroup/a\"\n allow tcp\n default drop\n}\n";
+    let d = sem(
+        cgroup,
+        "tc egress on eth0 {\n allow tcp\n default drop\n}\n",
+    );
+    assert!(matches!(d.blocks[0].cut_short, Some(NotCompared::Cgroup)));
+    assert!(!d.stopped());
+    assert!(
+        text(&d).starts_with("1 region changes verdict:\n"),
+        "{}",
+        text(&d)
+    );
+    let other = cgroup.replace("/sys/fs/cgroup/a", "/sys/fs/cgroup/b");
+    let d = sem(cgroup, &other);
+    assert!(
+        text(&d).starts_with("0 regions change verdict:\n"),
+        "{}",
+        text(&d)
+    );
+}
