@@ -588,8 +588,7 @@ fn candidates<'m>(
 ) -> Result<Region, align::Unfinished> {
     loop {
         let made = match budget {
-            Some(budget) => align::candidates(o, n, pairs, universe, budget, work)
-                .map_err(|u| u.first(LISTING_BOXES)),
+            Some(budget) => align::candidates(o, n, pairs, universe, budget, work, LISTING_BOXES),
             None => Ok(Region::empty()),
         };
         let c = match &made {

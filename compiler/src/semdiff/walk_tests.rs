@@ -101,7 +101,7 @@ fn walk_pieces(old: &Module, new: &Module) -> Vec<Piece> {
     with_rules(old, new, |o, n, pairs, hook| {
         let universe = hook_universe(hook);
         let all = Budget::UNLIMITED;
-        let candidates = align::candidates(o, n, pairs, &universe, all, &mut 0).unwrap();
+        let candidates = align::candidates(o, n, pairs, &universe, all, &mut 0, 0).unwrap();
         let mut pieces = Vec::new();
         super::decide(&candidates, (o, n), pairs, all, &mut 0, |p| pieces.push(p)).unwrap();
         pieces
@@ -398,7 +398,7 @@ fn a_comparison_cut_short_lists_only_true_changes() {
     let (verdicts, moved) = reference(&old, &new);
     let union_work = with_rules(&old, &new, |o, n, pairs, hook| {
         let (universe, mut work) = (hook_universe(hook), 0);
-        align::candidates(o, n, pairs, &universe, Budget::UNLIMITED, &mut work).unwrap();
+        align::candidates(o, n, pairs, &universe, Budget::UNLIMITED, &mut work, 0).unwrap();
         work
     });
     let whole = diff_within(&old, &new, Budget::UNLIMITED).blocks[0].work;
