@@ -21,7 +21,7 @@ fn regions(old: &str, new: &str) -> Vec<(String, String, Value)> {
     assert_eq!(v["semantic"]["verdicts_change"], true);
     let mut got = Vec::new();
     for b in v["semantic"]["blocks"].as_array().unwrap() {
-        assert!(b["cut_short"].is_null(), "{b}");
+        assert!(b["cut_short"].is_null() && b["stopped"] == false, "{b}");
         for r in b["regions"].as_array().unwrap() {
             got.push((
                 b["hook"].as_str().unwrap().to_string(),
@@ -339,6 +339,8 @@ fn unrelated_files_stop_at_the_budget_and_say_so() {
     let block = &v["semantic"]["blocks"][0];
     let cut = block["cut_short"].as_str().unwrap();
     assert!(cut.starts_with("more than 50000000 steps of work"), "{cut}");
+    assert_eq!(block["stopped"], true);
+    common::schema::Schemas::load().validate("diff", &v);
     let regions = block["regions"].as_array().unwrap();
     assert_eq!(
         regions.len() + block["regions_more"].as_u64().unwrap() as usize,

@@ -247,6 +247,7 @@ pub fn to_json(d: &SemDiff, o: &RenderOptions) -> Value {
                     "what": c.what, "old_line": c.old_line, "new_line": c.new_line,
                 })).collect::<Vec<_>>(),
                 "cut_short": b.cut_short.map(|e| e.to_string()),
+                "stopped": b.cut_short.is_some_and(|e| e.stopped()),
             })
         })
         .collect();

@@ -267,6 +267,17 @@ fn at_least_only_where_the_comparison_stopped() {
         "{}",
         text(&d)
     );
+    let options = RenderOptions {
+        old: "old.sk".into(),
+        new: "new.sk".into(),
+        max_listed: 20,
+        table: plain_table,
+    };
+    let block = &to_json(&d, &options)["blocks"][0];
+    assert!(
+        block["cut_short"].is_string() && block["stopped"] == false,
+        "{block}"
+    );
     let other = cgroup.replace("/sys/fs/cgroup/a", "/sys/fs/cgroup/b");
     let d = sem(cgroup, &other);
     assert!(
