@@ -63,8 +63,9 @@
 //! more than [`MAX_WORK`] (a count of the work, not a clock: the same answer on every
 //! run) with [`OutOfWork`]; either is reported, never taken as "no change". What was
 //! decided before it stopped is still listed: the pieces the walk decided, or, when
-//! the candidate region itself ran out of work, the changes inside the part of it made
-//! (walked within [`Budget::listing`] more work). So the time and memory of a diff are
+//! the candidate region itself stopped (its work or its boxes), the changes inside
+//! the first [`LISTING_BOXES`] boxes of the part made (walked within
+//! [`Budget::listing`] more work). So the time and memory of a diff are
 //! bounded whatever the two files, and a cut diff still names changes.
 //!
 //! A redirect to a socket nothing is registered for drops; the diff compares the
@@ -124,8 +125,8 @@ pub const MAX_WORK: u64 = 50_000_000;
 /// Of a candidate region cut short, the boxes walked to list changes: the first ones
 /// made (of OLD's first unpaired rules). A walk decides its pieces late (the broad
 /// rules at the end of a file decide most of them), so a part it cannot finish within
-/// [`Budget::listing`] lists nothing: 512 boxes of unrelated 10,000-rule files took it
-/// all for 27 MiB more. This many (`align::reach_test`'s limit, so only the rules that
+/// [`Budget::listing`] lists nothing: 512 boxes of unrelated 10,000-rule files took all
+/// of it and listed none. This many (`align::reach_test`'s limit, so only the rules that
 /// reach them make steps) lists about 30 regions, more than a table shows, in a few
 /// milliseconds.
 pub const LISTING_BOXES: usize = align::REACH_TEST_MAX;
@@ -137,8 +138,8 @@ pub struct Budget {
     pub boxes: usize,
     /// Work, as [`MAX_WORK`] counts it.
     pub work: u64,
-    /// Work more, when the candidate region ran out of `work` before it was whole, to
-    /// list the changes inside the part made.
+    /// Work more, when the candidate region stopped before it was whole, to list the
+    /// changes inside the part made.
     pub listing: u64,
 }
 
@@ -576,8 +577,9 @@ fn walk_block(
 /// The candidate region (empty when the block pair is not walked: `budget` is
 /// `None`), with the regions of the rules that meet it kept; made again when a pair
 /// turns out not to be one (its fingerprints collided), so that on return every pair
-/// is one. The work it takes is added to `work`. A region cut short on its work comes
-/// back with the part made, whose rules are kept the same way.
+/// is one. The work it takes is added to `work`. A region that stops (its work or its
+/// boxes) comes back with the first [`LISTING_BOXES`] boxes of the part made, whose
+/// rules are kept the same way.
 fn candidates<'m>(
     o: &mut align::Rules<'m>,
     n: &mut align::Rules<'m>,
