@@ -16,16 +16,12 @@ pub const MAX_LISTED: usize = 20;
 pub fn semantic_text(d: &SemDiff, old: &str, new: &str, summary: bool) -> String {
     if summary {
         let (regions, counting) = (d.verdict_regions(), d.counting_changes());
-        let at_least = |n: usize| match d.stopped() && n > 0 {
-            true => "at least ",
-            false => "",
-        };
         let cut = d.stopped() || (d.changes_verdicts() && regions == 0);
         return format!(
             "{}{regions} regions change verdict{}; {}{counting} counting changes\n",
-            at_least(regions),
+            semdiff::at_least(d, regions),
             if cut { " (comparison cut short)" } else { "" },
-            at_least(counting),
+            semdiff::at_least(d, counting),
         );
     }
     semdiff::render_text(d, &options(old, new))

@@ -109,7 +109,9 @@ use crate::{
     syntax::{ast::Verdict, limit_fact::OverLimit},
 };
 
-pub use render::{describe_box, plain_table, render_text, to_json, RenderOptions, TableFn};
+pub use render::{
+    at_least, describe_box, plain_table, render_text, to_json, RenderOptions, TableFn,
+};
 
 /// Most boxes one block's partition may hold before it is cut short.
 pub const MAX_BOXES: usize = 50_000;

@@ -1,7 +1,8 @@
 //! The semantic diff in words: [`render_text`] (the answer first — "no packet changes
 //! its verdict" or "N regions change verdict" with a table of regions, "at least N"
-//! where a block's comparison stopped — then the changes to counting alone), [`to_json`] (the same as data) and [`describe_box`]
-//! (a box as the match it stands for, e.g. `IPv4 tcp to 10.0.0.0/8 dport 22`).
+//! where a block's comparison stopped ([`at_least`]) — then the changes to counting
+//! alone), [`to_json`] (the same as data) and [`describe_box`] (a box as the match it
+//! stands for, e.g. `IPv4 tcp to 10.0.0.0/8 dport 22`).
 //!
 //! Invariant: the lists are cut at [`RenderOptions::max_listed`] entries with a line
 //! saying how many were left out; nothing is dropped silently, and the first line
@@ -112,18 +113,26 @@ fn region_text(b: &BlockDiff, c: &Change) -> String {
     parts.join(" | ")
 }
 
+/// "at least " before a count of `n` regions or counter moves when a block's comparison
+/// stopped ([`SemDiff::stopped`]): they are then some of those that change. Never
+/// before 0.
+pub fn at_least(d: &SemDiff, n: usize) -> &'static str {
+    match d.stopped() && n > 0 {
+        true => "at least ",
+        false => "",
+    }
+}
+
 /// The diff as text: the answer, the table of regions that change verdict, blocks
 /// cut short, then what changes counting alone.
 pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
     let mut out = String::new();
     let n = d.verdict_regions();
     let cut: Vec<&BlockDiff> = d.blocks.iter().filter(|b| b.cut_short.is_some()).collect();
-    let at_least = if d.stopped() { "at least " } else { "" };
     match (n, cut.is_empty()) {
         (0, true) => out.push_str("no packet changes its verdict\n"),
-        (0, false) => out.push_str("0 regions change verdict:\n"),
-        (1, _) => writeln!(out, "{at_least}1 region changes verdict:").unwrap(),
-        (n, _) => writeln!(out, "{at_least}{n} regions change verdict:").unwrap(),
+        (1, _) => writeln!(out, "{}1 region changes verdict:", at_least(d, 1)).unwrap(),
+        (n, _) => writeln!(out, "{}{n} regions change verdict:", at_least(d, n)).unwrap(),
     }
     if n > 0 {
         let mut rows = Vec::new();
@@ -192,7 +201,7 @@ fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {
     // A block that stopped lists the counter moves it found, as it lists its regions.
     let mut out = format!(
         "{}{} counting change{} (verdicts unchanged):\n",
-        if d.stopped() { "at least " } else { "" },
+        at_least(d, lines.len()),
         lines.len(),
         if lines.len() == 1 { "" } else { "s" }
     );
