@@ -104,6 +104,11 @@ pub struct Bounds {
     /// Largest `sockc test --packets` file read, in bytes [default: 64 MiB]
     #[arg(long, value_name = "N", env = "SOCKC_MAX_PACKETS_FILE_BYTES")]
     max_packets_file_bytes: Option<u64>,
+    /// Most steps of work a semantic diff (`diff`, `apply --dry-run`) takes per pair of
+    /// blocks before it stops and says so; its cap of packet classes grows with it, and
+    /// so do its time and memory (the default is about a second) [default: 50000000]
+    #[arg(long, value_name = "N", env = "SOCKC_MAX_DIFF_WORK")]
+    max_diff_work: Option<u64>,
 }
 
 impl Bounds {
@@ -116,6 +121,7 @@ impl Bounds {
             (Limit::SetElements, self.max_set_elements),
             (Limit::Diagnostics, self.max_diagnostics),
             (Limit::PacketsFileBytes, self.max_packets_file_bytes),
+            (Limit::DiffWork, self.max_diff_work),
         ];
         for ((limit, top), id) in given.into_iter().zip(LIMITS) {
             if let Some(v) = subcommand_limit(matches, id).or(top) {
@@ -445,12 +451,13 @@ const NAME_HELP: [(&str, &str); 10] = [
 ];
 
 /// The ids of the global `--max-*` limits ([`Bounds`]).
-const LIMITS: [&str; 5] = [
+const LIMITS: [&str; 6] = [
     "max_source_bytes",
     "max_set_file_bytes",
     "max_set_elements",
     "max_diagnostics",
     "max_packets_file_bytes",
+    "max_diff_work",
 ];
 
 /// Every command takes the limits, but only the top-level help (and sockc.1) lists
@@ -463,8 +470,8 @@ fn limits_listed_once(c: Command) -> Command {
     let top = <Bounds as clap::Args>::augment_args(top);
     let copies = top.get_arguments().map(|a| a.clone().hide(true));
     let note = "Limits: --max-source-bytes, --max-set-file-bytes, --max-set-elements, \
-                --max-diagnostics, --max-packets-file-bytes (every command takes them; \
-                see sockc --help)";
+                --max-diagnostics, --max-packets-file-bytes, --max-diff-work (every \
+                command takes them; see sockc --help)";
     c.args(copies).after_help(note)
 }
 
@@ -672,6 +679,7 @@ mod tests {
             ("sockc", "max_set_elements") => limit(Limit::SetElements).to_string(),
             ("sockc", "max_diagnostics") => limit(Limit::Diagnostics).to_string(),
             ("sockc", "max_packets_file_bytes") => bytes_shown(limit(Limit::PacketsFileBytes)),
+            ("sockc", "max_diff_work") => limit(Limit::DiffWork).to_string(),
             ("import", "hook") => sockc_import::Hook::default().name().to_string(),
             _ => return None,
         })

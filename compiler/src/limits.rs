@@ -21,15 +21,23 @@ pub enum Limit {
     Diagnostics,
     /// Bytes of a `sockc test --packets` file.
     PacketsFileBytes,
+    /// Work of a semantic diff per block pair (`semdiff::Budget`): its steps, and with
+    /// them its cap of boxes and its listing allowance.
+    DiffWork,
 }
 
+/// [`Limit::DiffWork`]'s default: about a second of a release build
+/// (`semdiff::MAX_WORK`, docs/diff.md).
+pub const DIFF_WORK: u64 = 50_000_000;
+
 impl Limit {
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 6] = [
         Limit::SourceBytes,
         Limit::SetFileBytes,
         Limit::SetElements,
         Limit::Diagnostics,
         Limit::PacketsFileBytes,
+        Limit::DiffWork,
     ];
 
     /// The command-line flag that sets it.
@@ -40,6 +48,7 @@ impl Limit {
             Limit::SetElements => "--max-set-elements",
             Limit::Diagnostics => "--max-diagnostics",
             Limit::PacketsFileBytes => "--max-packets-file-bytes",
+            Limit::DiffWork => "--max-diff-work",
         }
     }
 
@@ -51,6 +60,7 @@ impl Limit {
             Limit::SetElements => "SOCKC_MAX_SET_ELEMENTS",
             Limit::Diagnostics => "SOCKC_MAX_DIAGNOSTICS",
             Limit::PacketsFileBytes => "SOCKC_MAX_PACKETS_FILE_BYTES",
+            Limit::DiffWork => "SOCKC_MAX_DIFF_WORK",
         }
     }
 
@@ -58,7 +68,8 @@ impl Limit {
     /// belong in `file` sets); the set files hold up to the element limit of IPv6
     /// prefixes; each set becomes a kernel map, so the element limit bounds their
     /// total size. The two set limits count all the sets of a rule file together, so
-    /// that many sets cannot add up to unbounded work.
+    /// that many sets cannot add up to unbounded work. A semantic diff's work bounds its
+    /// time and memory whatever the two files hold.
     pub fn default_value(self) -> u64 {
         match self {
             Limit::SourceBytes => 16 << 20,
@@ -66,6 +77,7 @@ impl Limit {
             Limit::SetElements => 1 << 20,
             Limit::Diagnostics => 100,
             Limit::PacketsFileBytes => 64 << 20,
+            Limit::DiffWork => DIFF_WORK,
         }
     }
 
@@ -83,6 +95,7 @@ impl fmt::Display for Limit {
             Limit::SetElements => "set element limit",
             Limit::Diagnostics => "diagnostics limit",
             Limit::PacketsFileBytes => "packets file size limit",
+            Limit::DiffWork => "semantic diff work limit",
         })
     }
 }
@@ -95,6 +108,7 @@ pub struct Limits {
     pub set_elements: u64,
     pub diagnostics: u64,
     pub packets_file_bytes: u64,
+    pub diff_work: u64,
 }
 
 impl Default for Limits {
@@ -105,6 +119,7 @@ impl Default for Limits {
             set_elements: Limit::SetElements.default_value(),
             diagnostics: Limit::Diagnostics.default_value(),
             packets_file_bytes: Limit::PacketsFileBytes.default_value(),
+            diff_work: Limit::DiffWork.default_value(),
         }
     }
 }
@@ -117,6 +132,7 @@ impl Limits {
             Limit::SetElements => self.set_elements,
             Limit::Diagnostics => self.diagnostics,
             Limit::PacketsFileBytes => self.packets_file_bytes,
+            Limit::DiffWork => self.diff_work,
         }
     }
 
@@ -127,6 +143,7 @@ impl Limits {
             Limit::SetElements => &mut self.set_elements,
             Limit::Diagnostics => &mut self.diagnostics,
             Limit::PacketsFileBytes => &mut self.packets_file_bytes,
+            Limit::DiffWork => &mut self.diff_work,
         };
         *slot = value;
     }
@@ -147,7 +164,7 @@ pub(crate) fn amount(limit: Limit, value: u64) -> String {
                 format!("{value} bytes")
             }
         }
-        Limit::SetElements | Limit::Diagnostics => value.to_string(),
+        Limit::SetElements | Limit::Diagnostics | Limit::DiffWork => value.to_string(),
     }
 }
 

@@ -41,7 +41,7 @@ use crate::shared::{
     json::{self, sockc_error},
     privileges,
     semantic_diff::{options, semantic_text},
-    settings::quiet,
+    settings::{diff_budget, quiet},
     stderr::errln,
     stdout::{self, outln},
     store::{check_name, fail, open_store, Target},
@@ -252,12 +252,12 @@ fn print_timings(old: &[(&str, Duration)], new: &[(&str, Duration)]) {
 }
 
 /// `--timings`: the semantic diff's time and its work per block pair that differs
-/// (the count its budget, `semdiff::Budget::DEFAULT`, bounds), on stderr.
+/// (the count its budget, `--max-diff-work`'s, bounds), on stderr.
 fn print_diff_work(sem: &SemDiff, took: Duration) {
     let work: Vec<String> = (sem.blocks.iter())
         .map(|b| format!("{} {}", b.hook.spec().label(&b.attach_to), b.work))
         .collect();
-    let budget = semdiff::Budget::DEFAULT;
+    let budget = diff_budget();
     errln!(
         "timings (ms): semantic diff {:.1}; its work (of {} per block pair, {} more to \
          list what a cut candidate region holds): {}",
@@ -270,7 +270,7 @@ fn print_diff_work(sem: &SemDiff, took: Duration) {
 
 /// The semantic diff of the two sides' rules, and the note on their residuals.
 fn semantic(old: &Module, new: &Module) -> SemDiff {
-    let sem = semdiff::diff(old, new);
+    let sem = semdiff::diff_within(old, new, diff_budget());
     if let Some(note) = residual_note(old, new) {
         if !quiet() {
             errln!("sockc: note: {note}");

@@ -13,7 +13,11 @@ use std::{
     },
 };
 
-use sockc_compiler::{limits::Limits, opt::OptLevel};
+use sockc_compiler::{
+    limits::{Limit, Limits},
+    opt::OptLevel,
+    semdiff::Budget,
+};
 
 /// What every command that compiles or reads needs from the global flags.
 pub struct Settings {
@@ -40,6 +44,11 @@ pub fn settings() -> &'static Settings {
         limits: Limits::default(),
         set_dirs: Vec::new(),
     })
+}
+
+/// The budget of a semantic diff, per block pair: `--max-diff-work`'s.
+pub fn diff_budget() -> Budget {
+    Budget::of_work(settings().limits.get(Limit::DiffWork))
 }
 
 pub fn set_quiet(q: bool) {

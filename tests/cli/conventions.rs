@@ -197,12 +197,13 @@ fn help_names_every_hook() {
 /// heading; a subcommand's help names them in one line, and takes them all the same.
 #[test]
 fn limits_are_listed_once() {
-    const FLAGS: [&str; 5] = [
+    const FLAGS: [&str; 6] = [
         "--max-source-bytes",
         "--max-set-file-bytes",
         "--max-set-elements",
         "--max-diagnostics",
         "--max-packets-file-bytes",
+        "--max-diff-work",
     ];
     let (_, top, _) = sockc(&["--help"]);
     assert!(top.contains("Limits (every command takes them):"), "{top}");

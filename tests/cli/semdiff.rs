@@ -369,6 +369,95 @@ fn unrelated_files_stop_at_the_budget_and_say_so() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The diff's budget is `--max-diff-work` (or `SOCKC_MAX_DIFF_WORK`, before or after
+/// the command): 120 rules of acl1 against 120 of fw1 are compared to the end by
+/// default; half the work that took stops, says "at least", names the flag, and lists
+/// no more regions than the whole comparison; the flag wins over the variable.
+#[test]
+fn the_diff_budget_is_max_diff_work() {
+    let dir = std::env::temp_dir().join(format!("sockc-cli-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sk = |set: &str| {
+        let text = std::fs::read_to_string(
+            common::root().join(format!("bench/classbench/{set}_1000.rules")),
+        )
+        .unwrap();
+        let head: String = text.lines().take(120).map(|l| format!("{l}\n")).collect();
+        let rules = dir.join(format!("{set}.rules"));
+        std::fs::write(&rules, head).unwrap();
+        let path = dir.join(format!("{set}.sk")).display().to_string();
+        let (code, _, err) = sockc(&["-q", "classbench", rules.to_str().unwrap(), "-o", &path]);
+        assert_eq!(code, 0, "{err}");
+        path
+    };
+    let (old, new) = (sk("acl1"), sk("fw1"));
+    // Whether it stopped, the regions listed (by their rules' lines) and how many.
+    let regions = |args: &[&str]| {
+        let (code, out, err) = sockc(&[&["-q", "diff", "--json"], args, &[&old, &new]].concat());
+        assert_eq!(code, 4, "{out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let block = v["semantic"]["blocks"][0].clone();
+        let listed: Vec<String> = (block["regions"].as_array().unwrap().iter())
+            .map(|r| format!("{} {}", r["before"]["line"], r["after"]["line"]))
+            .collect();
+        let count = listed.len() + block["regions_more"].as_u64().unwrap() as usize;
+        (block["stopped"].as_bool().unwrap(), listed, count)
+    };
+    let (stopped, whole, all) = regions(&[]);
+    assert!(!stopped && all > 50, "{all} {whole:?}");
+    let (code, out, err) = sockc(&["-q", "diff", "--timings", &old, &new]);
+    assert_eq!(code, 4, "{out}{err}");
+    let work = err.lines().find(|l| l.contains("semantic diff")).unwrap();
+    let took: u64 = work.rsplit(' ').next().unwrap().parse().unwrap();
+    let less = (took / 2).to_string();
+    for args in [
+        &["diff", "--max-diff-work", &less, &old, &new][..],
+        &["--max-diff-work", &less, "diff", &old, &new][..],
+    ] {
+        let (code, out, err) = sockc(args);
+        assert_eq!(code, 4, "{args:?}: {out}{err}");
+        assert!(out.starts_with("at least "), "{out}");
+        // Its boxes are capped in proportion: fewer than the whole comparison made.
+        assert!(
+            out.contains("not compared to the end (the region fragments"),
+            "{out}"
+        );
+        assert!(
+            out.contains("raise its budget with --max-diff-work N (or SOCKC_MAX_DIFF_WORK=N)"),
+            "{out}"
+        );
+    }
+    let from_env = std::process::Command::new(common::bin())
+        .args(["-q", "diff", "--timings", &old, &new])
+        .env("SOCKC_MAX_DIFF_WORK", &less)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&from_env.stderr);
+    assert!(
+        err.contains(&format!("(of {less} per block pair,")),
+        "{err}"
+    );
+    let (stopped, cut, some) = regions(&["--max-diff-work", &less]);
+    assert!(stopped && some <= all, "{some} {cut:?}");
+    // The flag wins over the variable.
+    let given = std::process::Command::new(common::bin())
+        .args([
+            "-q",
+            "diff",
+            "--json",
+            "--max-diff-work",
+            "50000000",
+            &old,
+            &new,
+        ])
+        .env("SOCKC_MAX_DIFF_WORK", &less)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&given.stdout).unwrap();
+    assert_eq!(v["semantic"]["blocks"][0]["stopped"], false);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The changes that move thousands of regions at once (`sockc_testkit::mass_change`)
 /// at the sizes docs/diff.md measures, in the built binary: a broad `drop` on top of
 /// `SOCKC_MASS_BROAD` narrow rules (default 5,000) and `SOCKC_MASS_V6` disjoint IPv6

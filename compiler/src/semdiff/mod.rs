@@ -121,8 +121,9 @@ pub const MAX_BOXES: usize = 50_000;
 /// read from their index, moved and indexed, and the walk's tests of whether a rule
 /// may decide a box and its reads of the rules' index. A count, not a
 /// clock, so the answer is the same on any machine under any load; about a second of
-/// a release build (docs/diff.md).
-pub const MAX_WORK: u64 = 50_000_000;
+/// a release build (docs/diff.md). The default of `--max-diff-work`
+/// ([`Limit::DiffWork`](crate::limits::Limit::DiffWork)).
+pub const MAX_WORK: u64 = crate::limits::DIFF_WORK;
 
 /// Of a candidate region cut short, the boxes walked to list changes: the first ones
 /// made (of OLD's first unpaired rules). A walk decides its pieces late (the broad
@@ -146,13 +147,24 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// What `sockc diff` allows: a quarter of the work more to list what a cut
-    /// candidate region holds (a diff takes at most 1.25 budgets of work).
-    pub const DEFAULT: Budget = Budget {
-        boxes: MAX_BOXES,
-        work: MAX_WORK,
-        listing: MAX_WORK / 4,
-    };
+    /// What `sockc diff` allows by default: [`Budget::of_work`] of [`MAX_WORK`].
+    pub const DEFAULT: Budget = Budget::of_work(MAX_WORK);
+    /// The budget of `work` steps (`--max-diff-work`): a quarter of it more to list
+    /// what a cut candidate region holds (a diff takes at most 1.25 budgets of work),
+    /// and a cap of boxes in proportion ([`MAX_BOXES`] at [`MAX_WORK`]), so that more
+    /// work can also make more boxes: time and memory grow with it together.
+    pub const fn of_work(work: u64) -> Budget {
+        let boxes = work as u128 * MAX_BOXES as u128 / MAX_WORK as u128;
+        Budget {
+            boxes: if boxes > usize::MAX as u128 {
+                usize::MAX
+            } else {
+                boxes as usize
+            },
+            work,
+            listing: work / 4,
+        }
+    }
     /// No limit (the tests' reference runs).
     pub const UNLIMITED: Budget = Budget {
         boxes: usize::MAX,

@@ -12,8 +12,9 @@ use std::{borrow::Cow, fmt::Write};
 
 use serde_json::{json, Value};
 
-use super::{BlockDiff, Change, Outcome, SemDiff, Side};
+use super::{BlockDiff, Change, NotCompared, Outcome, SemDiff, Side};
 use crate::{
+    limits::Limit,
     space::{
         ct, ct_status, dev, frame, l4, over, route, socket, vlan, Dim, HeaderBox, Iv, ValueSet,
     },
@@ -158,16 +159,31 @@ pub fn render_text(d: &SemDiff, o: &RenderOptions) -> String {
         }
     }
     for b in cut {
+        let why = b.cut_short.unwrap();
         writeln!(
             out,
-            "{}: not compared to the end ({}): verdicts may change beyond the regions listed",
+            "{}: not compared to the end ({why}): verdicts may change beyond the regions \
+             listed{}",
             block_name(b),
-            b.cut_short.unwrap()
+            more_work_hint(why)
         )
         .unwrap();
     }
     out.push_str(&counting_text(d, o));
     out
+}
+
+/// How to let a comparison that stopped at its work or its boxes go further (both grow
+/// with `--max-diff-work`, [`Budget::of_work`](super::Budget::of_work)); nothing for
+/// the other reasons, which more work does not change.
+fn more_work_hint(why: NotCompared) -> String {
+    match why {
+        NotCompared::Work(_) | NotCompared::Fragmented(_) => {
+            let l = Limit::DiffWork;
+            format!("; raise its budget with {} N (or {}=N)", l.flag(), l.env())
+        }
+        _ => String::new(),
+    }
 }
 
 fn counting_text(d: &SemDiff, o: &RenderOptions) -> String {

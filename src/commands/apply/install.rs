@@ -21,8 +21,13 @@ use sockc_runtime::{
 use super::{confirm, report, session::Session, ApplyArgs};
 use crate::shared::stderr::errln;
 use crate::shared::{
-    input::is_stdin, installed, installing, json::sockc_error, memory::release_freed_memory,
-    progress::Spinner, settings::quiet, store::fail,
+    input::is_stdin,
+    installed, installing,
+    json::sockc_error,
+    memory::release_freed_memory,
+    progress::Spinner,
+    settings::{diff_budget, quiet},
+    store::fail,
 };
 
 /// Exit code of a dry run that found changes (with `--exit-code`).
@@ -92,7 +97,9 @@ pub fn run(
         // Only the new file's IR is compared: its tables and bytecode (28 MB at
         // 100,000 rules) go before the installed rules are read back beside it.
         shed_all_but_module(compiled);
-        installed_module(report.installed.take()).map(|m| semdiff::diff(&m, &compiled.module))
+        let budget = diff_budget();
+        installed_module(report.installed.take())
+            .map(|m| semdiff::diff_within(&m, &compiled.module, budget))
     });
     let pending = confirm::after(args, &session, armed, report.plan.has_changes(), source);
     report::print(
