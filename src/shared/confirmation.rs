@@ -460,10 +460,11 @@ pub fn spawn_watcher(bpffs: &Path, name: &str, token: &str) -> Result<u32, Strin
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| format!("the sockc binary: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
+    // Resolved here: the watcher runs in `/`, where a relative path names another.
     cmd.arg("deadline")
         .arg(name)
         .arg("--bpffs")
-        .arg(bpffs)
+        .arg(sockc_runtime::store::pending::bpffs_named(bpffs))
         .arg("--token")
         .arg(token)
         .stdin(std::process::Stdio::null())

@@ -319,6 +319,64 @@ fn a_confirmed_change_stays() {
     assert_eq!(json(&again)["state"], "none", "{again}");
 }
 
+/// One store whatever the spelling of `--bpffs`: a change applied with a relative
+/// one (`bpf` from `/sys/fs`) is still rolled back by its watcher (which runs in `/`,
+/// where that name is another: it found no record and never rolled back), and a
+/// change confirmed through `..` stays (that `confirm` said nothing was pending, and
+/// the watcher rolled the change back at its deadline).
+#[test]
+fn every_spelling_of_the_store_is_the_same_store() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfspell", 171);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &[]).ok();
+    let spelled = |bpffs: &str, dir: &str, extra: &[&str]| {
+        let mut args = w.lab.apply_args(&v2, &w.lab.name, extra);
+        let at = args.iter().position(|a| *a == BPFFS).unwrap();
+        args[at] = bpffs;
+        let mut cmd = Command::new(sockc_bin());
+        cmd.args(&args)
+            .env("SOCKC_STATE_DIR", &w.state)
+            .current_dir(dir);
+        run(&mut cmd).ok()
+    };
+    spelled("bpf", "/sys/fs", &["--confirm", "3s"]);
+    assert!(
+        !w.reachable(Duration::from_millis(500)),
+        "v2 cuts the session"
+    );
+    w.until_reachable(Duration::from_secs(10))
+        .expect("a change applied with a relative --bpffs is not rolled back");
+    let s = w.status();
+    assert_eq!(s["generation"], 3, "{s}");
+
+    w.apply(&v2, &["--confirm", "3s"]).ok();
+    let confirmed = w
+        .sk(&[
+            "confirm",
+            &w.lab.name,
+            "--bpffs",
+            "/sys/fs/../fs/bpf",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(json(&confirmed)["state"], "confirmed", "{confirmed}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !w.reachable(Duration::from_millis(500)),
+        "a change confirmed through another spelling of the store was undone"
+    );
+    let s = w.status();
+    assert_eq!(
+        (&s["generation"], &s["last_rollback"]),
+        (&4.into(), &Value::Null),
+        "{s}"
+    );
+}
+
 /// The apply killed (SIGKILL) right after it committed: its watcher, in a session of
 /// its own, still rolls the change back at the deadline.
 #[test]

@@ -151,12 +151,23 @@ impl Pending {
     }
 }
 
+/// `bpffs` as one name whatever its spelling: its canonical path (`..`, `.` and links
+/// resolved), or, where it cannot be resolved, its absolute one. Every spelling of one
+/// store (`bpffs`, `./bpffs`, `x/../bpffs`, a link to it) names one state directory
+/// ([`state_dir`]), and a watcher started in another directory finds it
+/// (`confirmation::spawn_watcher`).
+pub fn bpffs_named(bpffs: &Path) -> PathBuf {
+    std::fs::canonicalize(bpffs)
+        .or_else(|_| std::path::absolute(bpffs))
+        .unwrap_or_else(|_| bpffs.to_path_buf())
+}
+
 /// The state directory of the installs on `bpffs` (nothing is made).
 pub fn state_dir(bpffs: &Path) -> PathBuf {
     let base = std::env::var_os("SOCKC_STATE_DIR")
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from);
-    let bpffs = std::path::absolute(bpffs).unwrap_or_else(|_| bpffs.to_path_buf());
+    let bpffs = bpffs_named(bpffs);
     if bpffs == Path::new(DEFAULT_BPFFS) {
         return base;
     }
@@ -395,5 +406,44 @@ mod tests {
         let other = state_dir(Path::new("/tmp/x/bpffs"));
         assert_ne!(default, other);
         assert!(other.starts_with(&default));
+    }
+
+    /// Every spelling of one bpffs names one state directory: relative, through `..`,
+    /// through a link (a `confirm` that spelled it otherwise than the `apply` found no
+    /// record and said nothing was pending, and a watcher started in `/` with a
+    /// relative one never rolled back).
+    #[test]
+    fn every_spelling_of_a_bpffs_names_one_state_directory() {
+        let top = std::env::temp_dir().join(format!("sockc-spell-{}", std::process::id()));
+        let store = top.join("bpffs");
+        std::fs::create_dir_all(top.join("x")).unwrap();
+        std::fs::create_dir_all(&store).unwrap();
+        std::os::unix::fs::symlink(&store, top.join("link")).unwrap();
+        let one = state_dir(&store);
+        for spelling in [
+            top.join("x/../bpffs"),
+            top.join("link"),
+            top.join("./bpffs/"),
+        ] {
+            assert_eq!(state_dir(&spelling), one, "{}", spelling.display());
+        }
+        let cwd = std::env::current_dir().unwrap();
+        let relative = pathdiff(&store, &cwd);
+        assert_eq!(state_dir(&relative), one, "{}", relative.display());
+        assert_eq!(bpffs_named(&relative), store.canonicalize().unwrap());
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    /// `to` relative to `from` (both absolute): `../..` up to their common part.
+    fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+        let common = to
+            .components()
+            .zip(from.components())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let ups = from.components().count() - common;
+        let mut p: PathBuf = std::iter::repeat_n("..", ups).collect();
+        p.extend(to.components().skip(common));
+        p
     }
 }
