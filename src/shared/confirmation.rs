@@ -267,18 +267,36 @@ fn settle_recovered(
         ),
         None => return Ok(Settled::Nothing),
     };
-    if namespace_gone(m) {
-        let reason = format!(
-            "{reason}; the install's network namespace is gone, and its hooks with it: nothing to put back there"
-        );
-        return end(
-            &records,
-            &mut record,
-            reason,
-            (Some(m.generation), recovered, None),
-        );
-    }
-    let put = put_back(store, name, m, record.previous.as_ref())?;
+    let (put, reason) = match namespace_gone(m) {
+        // Its name deleted, the namespace may live on in a process that holds it (a
+        // container's): the change still runs there, and is put back there.
+        true => match netns::find(netns::Identity {
+            ino: m.netns_ino,
+            cookie: m.netns_cookie,
+        }) {
+            Some((entered, pid)) => {
+                let put =
+                    install_previous(store, name, m.netns.as_deref(), record.previous.as_ref());
+                drop(entered);
+                let held = format!(
+                    "{reason}; put back in the install's network namespace, whose name is gone and which PID {pid} keeps alive"
+                );
+                (put?, held)
+            }
+            None => {
+                let reason = format!(
+                    "{reason}; the install's network namespace is gone, and its hooks with it: nothing to put back there"
+                );
+                return end(
+                    &records,
+                    &mut record,
+                    reason,
+                    (Some(m.generation), recovered, None),
+                );
+            }
+        },
+        false => (put_back(store, name, m, record.previous.as_ref())?, reason),
+    };
     // The rollback's own recovery says again a leftover that is still there.
     add_recovered(recovered, &put.recovered);
     end(

@@ -377,6 +377,52 @@ fn every_spelling_of_the_store_is_the_same_store() {
     );
 }
 
+/// The install's namespace loses its name (`ip netns del`) while a process keeps it
+/// alive, as a container runtime does: the unconfirmed change still runs there, so the
+/// rollback puts the rules before it back there (it said "rolled back" and left the
+/// change filtering, since the namespace was taken to be gone with its hooks).
+#[test]
+fn a_namespace_whose_name_is_gone_but_held_is_rolled_back_there() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfheld", 172);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &[]).ok();
+    let holder = Holder(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", w.lab.ns_a))
+            .args(["sleep", "600"])
+            .spawn()
+            .expect("a process in A's namespace"),
+    );
+    w.apply(&v2, &["--confirm", "3s"]).ok();
+    assert!(
+        !w.reachable(Duration::from_millis(500)),
+        "v2 cuts the session"
+    );
+    run(Command::new("ip").args(["netns", "del", &w.lab.ns_a])).ok();
+    w.until_reachable(Duration::from_secs(10))
+        .expect("the rules before the change are not back in the held namespace");
+    let pid = holder.0.id().to_string();
+    run(Command::new("ip").args(["netns", "attach", &w.lab.ns_a, &pid])).ok();
+    let s = w.status();
+    assert_eq!(s["generation"], 3, "{s}");
+    let reason = s["last_rollback"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("which PID"), "{s}");
+}
+
+/// Kills (and reaps) the process it holds when it drops.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The apply killed (SIGKILL) right after it committed: its watcher, in a session of
 /// its own, still rolls the change back at the deadline.
 #[test]
