@@ -1,5 +1,6 @@
 //! The symbolic names iptables and nft print for numbers: IP protocols, ICMP and
-//! ICMPv6 types and codes, conntrack states, TCP flags.
+//! ICMPv6 types and codes, conntrack states, TCP flags; and iptables' interface
+//! wildcard in nft's spelling.
 //!
 //! Invariant: each table gives the number the kernel compares, as the tools define
 //! it (`/etc/protocols` for protocols, libiptc's and nft's ICMP tables, nft's
@@ -233,4 +234,25 @@ pub fn limit_key(rate: &str, burst: &str) -> String {
         other => other,
     };
     format!("limit {n}/{unit} burst {burst}")
+}
+
+/// iptables' `-i`/`-o` argument in nft's spelling, as the import keeps interface
+/// names (`semantics::atoms::iface_pattern`): its trailing `+` becomes `*`, and a
+/// literal `*` or `\` is escaped.
+pub fn iptables_iface(arg: &str) -> String {
+    let (stem, prefix) = match arg.strip_suffix('+') {
+        Some(stem) => (stem, true),
+        None => (arg, false),
+    };
+    let mut out = String::with_capacity(arg.len() + 2);
+    for c in stem.chars() {
+        if matches!(c, '*' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    if prefix {
+        out.push('*');
+    }
+    out
 }

@@ -228,7 +228,8 @@ pub fn interpret(g: Groups, v: IpVersion) -> Result<Parsed, RuleError> {
                 } else {
                     Key::Oifname
                 };
-                let name = crate::model::Value::Name(o.arg(0)?.to_string());
+                let arg = crate::names::iptables_iface(o.arg(0)?);
+                let name = crate::model::Value::Name(arg);
                 out.matches.push(
                     Match::test(vec![key], crate::model::Rhs::Elements(vec![vec![name]]))
                         .negate(o.negated),

@@ -12,7 +12,8 @@
 //! both a name and an index test is refused (the language has one match a direction).
 //!
 //! Invariant: the words admit exactly the devices the atoms admit (names compared
-//! as netfilter does: exact, or a prefix before a trailing `+`/`*`); nothing is
+//! as netfilter does: exact, or a prefix before the format's wildcard, which the
+//! atoms keep in nft's spelling, `semantics::atoms::iface_pattern`); nothing is
 //! written for a direction the hook has no device for.
 
 use sockc_compiler::syntax::iface::IfaceName;
@@ -39,19 +40,8 @@ struct Pat {
 
 impl Pat {
     fn of(pattern: &str) -> Pat {
-        match pattern
-            .strip_suffix('+')
-            .or_else(|| pattern.strip_suffix('*'))
-        {
-            Some(p) => Pat {
-                name: p.into(),
-                prefix: true,
-            },
-            None => Pat {
-                name: pattern.into(),
-                prefix: false,
-            },
-        }
+        let (name, prefix) = crate::semantics::atoms::iface_pattern(pattern);
+        Pat { name, prefix }
     }
 
     /// Every device `self` matches, `other` matches too.
@@ -248,13 +238,13 @@ mod tests {
     fn names_simplify_exactly() {
         assert_eq!(run(&[]), Devices::Words(None));
         assert_eq!(run(&[("eth0", true)]), w("in on eth0"));
-        assert_eq!(run(&[("eth+", true)]), w("in on eth*"));
+        assert_eq!(run(&[("eth*", true)]), w("in on eth*"));
         assert_eq!(
             run(&[("lo", false), ("docker0", false)]),
             w("in on !lo,docker0")
         );
         // A prefix and a name under it: the name.
-        assert_eq!(run(&[("eth+", true), ("eth0", true)]), w("in on eth0"));
+        assert_eq!(run(&[("eth*", true), ("eth0", true)]), w("in on eth0"));
         // An exception outside the name is implied.
         assert_eq!(run(&[("eth0", true), ("docker0", false)]), w("in on eth0"));
         assert!(matches!(
@@ -262,14 +252,18 @@ mod tests {
             Devices::Never(_)
         ));
         assert!(matches!(
-            run(&[("eth0", true), ("eth+", false)]),
+            run(&[("eth0", true), ("eth*", false)]),
             Devices::Never(_)
         ));
         assert!(matches!(
-            run(&[("eth+", true), ("eth0", false)]),
+            run(&[("eth*", true), ("eth0", false)]),
             Devices::Cannot(_)
         ));
         assert!(matches!(run(&[("a:b", true)]), Devices::Cannot(_)));
+        // nft's wildcard is `*`: a `+` is part of the name, and so is an escaped `*`
+        // (iptables' `+` is read as nft's `*`), neither of which the language writes.
+        assert!(matches!(run(&[("eth+", true)]), Devices::Cannot(_)));
+        assert!(matches!(run(&[("eth\\*", true)]), Devices::Cannot(_)));
         assert!(matches!(
             run(&[("0123456789abcdef", true)]),
             Devices::Cannot(_)

@@ -49,15 +49,31 @@ impl AtomKind {
     }
 }
 
-/// Whether interface `name` matches the pattern netfilter was given.
+/// Whether interface `name` matches `pattern` ([`iface_pattern`]).
 pub fn iface_matches(pattern: &str, name: &str) -> bool {
-    match pattern
-        .strip_suffix('+')
-        .or_else(|| pattern.strip_suffix('*'))
-    {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
+    match iface_pattern(pattern) {
+        (stem, true) => name.starts_with(&stem),
+        (literal, false) => literal == name,
     }
+}
+
+/// An interface name test as the import keeps it, in nft's spelling whatever the
+/// format read: a trailing `*` makes it a prefix, a `\` makes the character after it
+/// literal (`eth\*` is the device named `eth*`). Returns the name (unescaped) and
+/// whether it is a prefix. iptables' own spelling (a trailing `+` is the prefix, a
+/// `*` literal) is turned into this one as a rule is read (`names::iptables_iface`): each
+/// format's wildcard is its own, and the other's character is part of a name.
+pub fn iface_pattern(pattern: &str) -> (String, bool) {
+    let mut name = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.extend(chars.next()),
+            '*' if chars.peek().is_none() => return (name, true),
+            c => name.push(c),
+        }
+    }
+    (name, false)
 }
 
 /// The index nft compares for `iif`/`oif` written with `value`, when the import knows
@@ -132,5 +148,45 @@ fn decide_index(n: u32, name: &str) -> Option<bool> {
     match index_of_name(name) {
         Some(ix) => Some(ix == n),
         None => (n == sockc_compiler::syntax::iface::LOOPBACK_IFINDEX).then_some(false),
+    }
+}
+
+#[cfg(test)]
+mod iface_tests {
+    use super::{iface_matches, iface_pattern};
+    use crate::names::iptables_iface;
+
+    /// Each format's wildcard is its own: nft's trailing `*` (and `\*` a literal
+    /// star), iptables' trailing `+`; the other format's character is part of a name.
+    #[test]
+    fn each_format_keeps_its_own_wildcard() {
+        assert_eq!(iface_pattern("eth*"), ("eth".into(), true));
+        assert_eq!(iface_pattern("eth+"), ("eth+".into(), false));
+        assert_eq!(iface_pattern("eth\\*"), ("eth*".into(), false));
+        assert_eq!(iface_pattern("*"), ("".into(), true));
+        assert_eq!(iptables_iface("eth+"), "eth*");
+        assert_eq!(iptables_iface("eth*"), "eth\\*");
+        assert_eq!(iptables_iface("+"), "*");
+        assert_eq!(iptables_iface("a\\b"), "a\\\\b");
+        for (pattern, name, matches) in [
+            ("eth*", "eth0", true),
+            ("eth+", "eth0", false),
+            ("eth+", "eth+", true),
+            ("eth\\*", "eth*", true),
+            ("eth\\*", "eth0", false),
+        ] {
+            assert_eq!(iface_matches(pattern, name), matches, "{pattern} {name}");
+        }
+        for (arg, name, matches) in [
+            ("eth+", "eth0", true),
+            ("eth*", "eth0", false),
+            ("eth*", "eth*", true),
+        ] {
+            assert_eq!(
+                iface_matches(&iptables_iface(arg), name),
+                matches,
+                "{arg} {name}"
+            );
+        }
     }
 }

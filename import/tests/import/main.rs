@@ -20,6 +20,7 @@ mod common;
 
 mod architecture;
 mod attack;
+mod attack_30;
 mod cases;
 mod cgroup;
 mod corpus;
