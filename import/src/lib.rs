@@ -496,6 +496,7 @@ pub fn read_told(
     .map_err(ImportError::Syntax)?;
     semantics::runtime_sets::mark(&mut rs);
     semantics::written_marks::mark(&mut rs);
+    semantics::transport_fragments::guard(&mut rs);
     semantics::input_fragments::decide(&mut rs);
     Ok(rs)
 }

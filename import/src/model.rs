@@ -216,8 +216,8 @@ pub enum Key {
     IcmpCode(IpVersion),
     /// conntrack state; values are [`CT_NEW`] .. [`CT_UNTRACKED`].
     CtState,
-    /// Interface names (`-i`, `iifname`, `iif`): a trailing `+` (iptables) or `*` (nft)
-    /// is a prefix wildcard.
+    /// Interface names (`-i`, `iifname`, `iif`), in nft's spelling whatever the format
+    /// (`semantics::atoms::iface_pattern`): a trailing `*` is a prefix wildcard.
     Iifname,
     Oifname,
     /// nft's `iif`/`oif`: the interface's index, which nft looks up by the name given

@@ -385,12 +385,13 @@ fn ports(list: &str) -> Option<Vec<Vec<Value>>> {
         .collect()
 }
 
-/// An ICMP type as iptables prints it: a number, `type/code`, or a name; `None`
-/// inside for `any`.
+/// An ICMP type as iptables prints it: a number, `type/code`, or a name; `any` is
+/// every type (a test all the same: it never matches a later fragment,
+/// `semantics::transport_fragments`).
 pub fn icmp_type(v6: bool, text: &str) -> Option<Option<Match>> {
     let ver = if v6 { IpVersion::V6 } else { IpVersion::V4 };
     if text == "any" {
-        return Some(None);
+        return Some(Some(Match::one(Key::IcmpType(ver), 0, 255)));
     }
     let (t, code) = match text.split_once('/') {
         Some((t, c)) => (t.parse::<u8>().ok()?, Some(c.parse::<u8>().ok()?)),

@@ -33,6 +33,7 @@ pub mod flatten;
 pub mod input_fragments;
 pub mod loops;
 pub mod runtime_sets;
+pub mod transport_fragments;
 pub mod written_marks;
 
 use atoms::Atoms;
