@@ -405,7 +405,7 @@ fn split(
 ) -> (Option<residual::Residual>, Vec<bool>, Vec<&'static str>) {
     let rs = &a.ruleset;
     let refs: Vec<&lower::Block> = blocks.iter().collect();
-    let plan = residual::plan::plan(rs, &a.placed, &refs, opts.approximate);
+    let plan = residual::plan::plan(rs, &a.placed, &refs, &a.atoms, opts.approximate);
     let why: Vec<&'static str> = [
         (
             plan.keeps_anything(&a.placed),

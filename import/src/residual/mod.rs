@@ -22,6 +22,7 @@ pub mod names;
 pub mod nft_json;
 pub mod nft_text;
 pub mod plan;
+mod rewrites;
 
 use layout::Layout;
 use plan::{Fate, Plan};

@@ -79,7 +79,13 @@ pub fn writable(status: Status, approximate: bool) -> bool {
 
 /// Plans the residual for the netfilter places `placed` and their lowered blocks
 /// (`blocks[i]` is place `i`'s).
-pub fn plan(rs: &Ruleset, placed: &[Placed], blocks: &[&Block], approximate: bool) -> Plan {
+pub fn plan(
+    rs: &Ruleset,
+    placed: &[Placed],
+    blocks: &[&Block],
+    atoms: &Atoms,
+    approximate: bool,
+) -> Plan {
     let mut p = Plan {
         shared: Vec::with_capacity(placed.len()),
         in_sockc: Vec::with_capacity(placed.len()),
@@ -101,7 +107,7 @@ pub fn plan(rs: &Ruleset, placed: &[Placed], blocks: &[&Block], approximate: boo
             .iter()
             .map(|e| writable(e.status, approximate))
             .collect();
-        let alone = alone(rs, placed, &writes);
+        let alone = alone(rs, placed, &writes, atoms);
         let in_sockc = if alone.is_some() {
             vec![false; writes.len()]
         } else {
@@ -156,8 +162,10 @@ fn decides(rs: &Ruleset, r: &FlatRule) -> bool {
 /// flattening could not follow (too complex, a jump that loops or nests too deep)
 /// makes the place's list incomplete; and where two base chains that see the same
 /// packets share a hook and priority, an accept of the first ends only its own chain,
-/// so the second's kept rules would see packets whose fate sockc was to decide.
-fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool]) -> Option<String> {
+/// so the second's kept rules would see packets whose fate sockc was to decide; a kept
+/// rule that changes what an earlier rule of sockc's reads (`rewrites`) would change
+/// it before sockc's block reads it.
+fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool], atoms: &Atoms) -> Option<String> {
     let Place::Netfilter { hook, priority } = placed.place else {
         return Some("not a netfilter place".into());
     };
@@ -178,6 +186,9 @@ fn alone(rs: &Ruleset, placed: &Placed, writes: &[bool]) -> Option<String> {
     }
     if writes.iter().all(|w| *w) {
         return None;
+    }
+    if let Some(why) = super::rewrites::conflict(rs, placed, writes, atoms) {
+        return Some(why);
     }
     let (stages, _) = netfilter_stages(rs, hook, priority);
     let families: Vec<&[crate::model::IpVersion]> = stages
