@@ -423,6 +423,41 @@ impl Drop for Holder {
     }
 }
 
+/// An unattended apply (the boot unit's, the udev rule's on a new interface, which
+/// applies the file in `/etc/sockc`: the rules before the change) while a change
+/// awaits its confirmation leaves the change alone: it joined it and put the old rules
+/// back, which `sockc confirm` then kept, reporting the change confirmed.
+#[test]
+fn an_unattended_apply_leaves_a_pending_change_alone() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfunatt", 173);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &[]).ok();
+    w.apply(&v2, &["--confirm", "30s"]).ok();
+    let again = w.apply(&v1, &["--unattended"]).ok();
+    assert!(
+        again.stdout.contains("pending confirmation until"),
+        "{again}"
+    );
+    assert!(
+        !w.reachable(Duration::from_millis(500)),
+        "the change was undone"
+    );
+    let confirmed = json(&w.sk(&["confirm", &w.lab.name, "--json"]).ok());
+    assert_eq!(
+        (&confirmed["state"], &confirmed["generation"]),
+        (&"confirmed".into(), &2.into()),
+        "{confirmed}"
+    );
+    assert!(
+        !w.reachable(Duration::from_millis(500)),
+        "the change was undone"
+    );
+}
+
 /// The apply killed (SIGKILL) right after it committed: its watcher, in a session of
 /// its own, still rolls the change back at the deadline.
 #[test]

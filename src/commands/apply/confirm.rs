@@ -48,15 +48,28 @@ pub fn text_sha256(text: &str) -> String {
         .collect()
 }
 
-/// `--unattended`: when the install's last change, whose rules were `src`, was rolled
-/// back unconfirmed, the rules before it are installed instead of `src`; the exit code
-/// then. `None`: apply `src`.
+/// `--unattended`: when a change of the install is pending confirmation, nothing is
+/// applied; when its last change, whose rules were `src`, was rolled back unconfirmed,
+/// the rules before it are installed instead of `src`; the exit code then. `None`:
+/// apply `src`.
 pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Option<ExitCode> {
     if !args.unattended || args.dry_run {
         return None;
     }
     let (store, name) = (&session.store, session.name.as_str());
     let record = store.pending().read(name).ok().flatten()?;
+    if record.state == PendingState::Pending {
+        // A change awaits its confirmation (`settle_and_say` ended an expired one):
+        // the unattended apply (a boot unit's, a udev rule's on a new interface) of the
+        // file it replaces would join it and put the old rules in its place, which
+        // `sockc confirm` would then keep.
+        outln!(
+            "{name}: not applied: a change is pending confirmation until {}; an unattended \
+             apply leaves it alone",
+            time::local_time(record.deadline_unix)
+        );
+        return Some(ExitCode::SUCCESS);
+    }
     let rolled = record.rolled_back.as_ref()?;
     if record.state != PendingState::RolledBack || record.change_sha256 != text_sha256(src) {
         return None;
