@@ -235,6 +235,27 @@ fn kubernetes_manifests_pass_kubernetes_validate_strict() {
     );
 }
 
+/// The agent's root filesystem is read-only, so every directory it writes is a volume:
+/// `--confirm` arms each change in the state directory (`/var/lib/sockc`) first, and
+/// without it every change failed to arm and no node became ready.
+#[test]
+fn the_agent_writes_only_to_its_volumes() {
+    let text =
+        std::fs::read_to_string(common::root().join("contrib/kubernetes/daemonset.yaml")).unwrap();
+    assert!(text.contains("readOnlyRootFilesystem: true"), "{text}");
+    let mounted: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("mountPath: "))
+        .collect();
+    for dir in [
+        "/run/sockc",
+        sockc_runtime::store::pending::DEFAULT_STATE_DIR,
+    ] {
+        assert!(mounted.contains(&dir), "{dir} is not a volume: {mounted:?}");
+    }
+    assert!(text.contains("--confirm"), "{text}");
+}
+
 #[test]
 fn ansible_collection_passes_ansible_test_sanity() {
     if !have_venv_tool("ansible-test") {
