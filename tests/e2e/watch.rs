@@ -349,13 +349,15 @@ fn once_prune_and_stop_during_the_window() {
     let (r, _) = once(&dir, &lab, &[]);
     assert_eq!(r.code, 0, "{r}");
     lab.expect_verdicts("B's address no longer", &[(9203, true)]);
-    // b leaves the directory: kept (and said), then flushed with --prune.
+    // b leaves the directory: kept (and said), then flushed with --prune; the
+    // directory named with a trailing `/` (its installs were never found so).
     std::fs::remove_file(dir.join(format!("{b}.sk"))).unwrap();
-    let (r, v) = once(&dir, &lab, &[]);
+    let slashed = PathBuf::from(format!("{}/", dir.display()));
+    let (r, v) = once(&slashed, &lab, &[]);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(entry(&v, &b)["result"], "kept", "{v:#}");
     lab.expect_verdicts("b kept", &[(9202, false)]);
-    let (r, v) = once(&dir, &lab, &["--prune"]);
+    let (r, v) = once(&slashed, &lab, &["--prune"]);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(entry(&v, &b)["result"], "pruned", "{v:#}");
     lab.expect_verdicts("b pruned", &[(9201, false), (9202, true)]);

@@ -112,7 +112,10 @@ pub fn run(args: &WatchArgs) -> ExitCode {
     if let Err(code) = privileges::require("watch", privileges::INSTALL) {
         return code;
     }
-    let dir = match std::path::absolute(&args.dir) {
+    // Its components again: no trailing `/` or `.`, which the files' paths (recorded in
+    // the manifests) and the prefix that tells this directory's installs (`round.rs`)
+    // would carry twice, so `DIR/` never found an install whose file left it.
+    let dir = match std::path::absolute(&args.dir).map(|d| d.components().collect::<PathBuf>()) {
         Ok(d) if d.is_dir() => d,
         _ => {
             sockc_error!("{} is not a directory", shown(&args.dir));
