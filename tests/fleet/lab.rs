@@ -256,6 +256,55 @@ fn the_agent_writes_only_to_its_volumes() {
     assert!(text.contains("--confirm"), "{text}");
 }
 
+/// The rules module, run as Ansible runs it (its arguments in a JSON file), refuses
+/// set files it cannot place (the same path twice, the rule file's, a directory of
+/// another, `d/`, `.`) with `failed` and a message: each was a Python traceback.
+#[test]
+fn ansible_rules_module_refuses_set_files_it_cannot_place() {
+    if !have_venv_tool("python") {
+        return;
+    }
+    let collections = common::root().join("contrib/ansible");
+    let module = collections.join("ansible_collections/sockc/firewall/plugins/modules/rules.py");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-set-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = dir.join("args.json");
+    for (dests, refused) in [
+        (&["a.txt", "a.txt"][..], true),
+        (&["t30.sk"][..], true),
+        (&["d", "d/e"][..], true),
+        (&["d/"][..], true),
+        (&["."][..], true),
+        (&["sets/ok.txt"][..], false),
+    ] {
+        let files: Vec<serde_json::Value> = dests
+            .iter()
+            .map(|d| serde_json::json!({"dest": d, "content": "192.0.2.1\n"}))
+            .collect();
+        let doc = serde_json::json!({"ANSIBLE_MODULE_ARGS": {
+            "name": "t30", "content": "xdp on lo {\n    default allow\n}\n",
+            "config_dir": dir.join("etc"), "executable": common::bin(),
+            "set_files": files, "_ansible_check_mode": true,
+        }});
+        std::fs::write(&args, doc.to_string()).unwrap();
+        let out = Command::new(venv().join("bin/python"))
+            .arg(&module)
+            .arg(&args)
+            .env("PYTHONPATH", &collections)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{dests:?}: not JSON ({e}): {text}"));
+        assert_eq!(
+            v["failed"].as_bool().unwrap_or(false),
+            refused,
+            "{dests:?}: {v}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn ansible_collection_passes_ansible_test_sanity() {
     if !have_venv_tool("ansible-test") {

@@ -269,10 +269,20 @@ def argument_spec():
 
 
 def check_relative(module, path, what):
-    """A path inside the config directory: relative, no `..`, not hidden staging."""
+    """A path of a file inside the config directory: relative, no `..`, `.` or empty
+    part (so no trailing `/`), not hidden staging."""
     parts = path.split("/")
-    if os.path.isabs(path) or ".." in parts or not path or parts[0] == sk.STAGING:
+    bad_part = any(part in ("", ".", "..") for part in parts)
+    if os.path.isabs(path) or bad_part or parts[0] == sk.STAGING:
         module.fail_json(msg="%s %r must be a relative path inside config_dir" % (what, path))
+
+
+def check_distinct(module, paths):
+    """Each file placed once: no two the same, none a directory of another."""
+    for i, a in enumerate(paths):
+        for b in paths[i + 1:]:
+            if a == b or b.startswith(a + "/") or a.startswith(b + "/"):
+                module.fail_json(msg="set file %r and %r cannot both be placed in config_dir" % (a, b))
 
 
 def staged_layout(module):
@@ -283,6 +293,7 @@ def staged_layout(module):
     for entry in p["set_files"]:
         check_relative(module, entry["dest"], "set file")
         files.append((entry["dest"], entry["content"], entry["src"]))
+    check_distinct(module, [f[0] for f in files])
     return files
 
 
@@ -355,11 +366,16 @@ def diff_of(module, sockc, rule):
     if not installed:
         return [rules_diff]
     # Run beside the staged file, so that sockc names it NAME.sk, not by its staging path.
-    _rc, _doc, verdicts, _err = sk.run(
+    # Exit 3 is drift (a hook that does not run the install's records): said, and left
+    # to the apply, which attaches it again; it does not fail the task.
+    rc, _doc, verdicts, err = sk.run(
         module, sockc, ["diff", "--installed", name, os.path.basename(rule)] + bpffs,
-        ok=(sk.EXIT_OK, sk.EXIT_CHANGES), json_output=False, cwd=os.path.dirname(rule),
+        ok=(sk.EXIT_OK, sk.EXIT_CHANGES, sk.EXIT_KERNEL), json_output=False, cwd=os.path.dirname(rule),
     )
-    return [rules_diff, dict(prepared="packets whose verdict changes (sockc diff --installed %s):\n%s" % (name, verdicts))]
+    prepared = "packets whose verdict changes (sockc diff --installed %s):\n%s" % (name, verdicts)
+    if rc == sk.EXIT_KERNEL:
+        prepared += "\nthe install drifts (the apply attaches its hooks again):\n%s" % err
+    return [rules_diff, dict(prepared=prepared)]
 
 
 def pending_of(module, sockc):
