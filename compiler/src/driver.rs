@@ -73,11 +73,14 @@ pub struct Compiled {
 }
 
 /// What a re-apply keeps of an installed generation: its counter slots and map sizes
-/// (see [`Compiled::refit`]).
+/// (see [`Compiled::refit`]), and its programs' symbols, under which their hooks'
+/// links are pinned (`sema::symbols::fit`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Refit {
     pub slots: Vec<InstalledSlots>,
     pub sizing: Sizing,
+    /// Each installed program's hook, attach point and symbol.
+    pub symbols: Vec<(HookKind, String, String)>,
 }
 
 /// Compiles `src`. Returns the result when there are no errors, and all diagnostics
@@ -271,6 +274,7 @@ fn lower_fitted(
     level: OptLevel,
     installed: &Refit,
 ) -> Result<Compiled, LowerFailure> {
+    crate::sema::symbols::fit(&mut module, &installed.symbols);
     let sema_slots = Numbering::of(&module);
     keep_slots(&mut module, &installed.slots);
     if crate::ir::verify::renumbered(&module).is_ok() {
@@ -691,9 +695,45 @@ impl Compiled {
             return Err(RefitError::Shed);
         }
         let mut module = self.module.clone();
+        crate::sema::symbols::fit(&mut module, &installed.symbols);
         keep_slots(&mut module, &installed.slots);
         crate::ir::verify::renumbered(&module)?;
         lower_module(module, self.level, Some(&installed.sizing)).map_err(RefitError::from_lowering)
+    }
+
+    /// This file with its programs' symbols fitted to an installed generation's
+    /// (`installed`: each program's hook, attach point and symbol, under which its
+    /// hook's link is pinned; `sema::symbols::fit`), when any changes: the code is the
+    /// same, the names in the module, the object and the metadata are the installed
+    /// generation's. `None` when every symbol fits already.
+    pub fn with_symbols_fitted(
+        &self,
+        installed: &[(HookKind, String, String)],
+    ) -> Option<Compiled> {
+        let mut module = self.module.clone();
+        let renamed = crate::sema::symbols::fit(&mut module, installed);
+        if renamed.is_empty() {
+            return None;
+        }
+        let to = |s: &String| {
+            renamed
+                .iter()
+                .find(|(before, _)| before == s)
+                .map(|(_, after)| after.clone())
+        };
+        let mut fitted = self.clone();
+        fitted.module = module;
+        for p in &mut fitted.programs {
+            if let Some(new) = to(&p.symbol) {
+                p.symbol = new;
+            }
+        }
+        for p in &mut fitted.metadata.programs {
+            if let Some(new) = to(&p.symbol) {
+                p.symbol = new;
+            }
+        }
+        Some(fitted)
     }
 
     /// This file lowered as [`finish`] lowers it, when it was compiled fitted to an

@@ -175,6 +175,61 @@ fn cgroup_blocks_drop_and_count_the_cgroups_traffic_only() {
     assert_eq!(refused(&mut inside), (false, false), "after flush");
 }
 
+/// Hooks whose program names are cut to one base (`cg_out_servicen`, then
+/// `cg_out_servic_1`): the kept hook keeps its name, and so its link, when a block
+/// before it is removed or added. Named afresh in file order, the second hook took the
+/// first's name: the re-apply swapped and then detached a link the other hook had
+/// pinned, said "applied", and left the old rules filtering (or, after `repair`, both).
+#[test]
+fn a_kept_hook_keeps_its_link_when_a_block_before_it_goes_or_comes() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgsym", 174);
+    let ns = lab.ns_a.clone();
+    let top = Cgroup::new("cgsym");
+    let (one, two, zero) = (
+        top.child("servicename1"),
+        top.child("servicename2"),
+        top.child("servicename0"),
+    );
+    let block = |cg: &Cgroup, port: u16| {
+        format!(
+            "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            cg.path
+        )
+    };
+    let mut inside = Peer::udp(Some(&two.path), &ns, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        inside
+            .cmd(&format!("sendto 127.0.0.1:{port} ping"))
+            .starts_with("error 1 ")
+    };
+    let file = lab.rules("sym.sk", &(block(&one, 7150) + &block(&two, 7151)));
+    lab.apply_ok(&file);
+    assert!(eperm(7151) && !eperm(7152));
+    std::fs::write(&file, block(&two, 7152)).unwrap();
+    lab.apply_ok(&file);
+    lab.status_attached();
+    assert!(
+        !eperm(7151) && eperm(7152),
+        "the removed block's neighbour runs its new rules"
+    );
+    assert_eq!(cgroup_programs(&two.path), 1);
+    assert_eq!(cgroup_programs(&one.path), 0);
+    std::fs::write(&file, block(&zero, 7153) + &block(&two, 7154)).unwrap();
+    lab.apply_ok(&file);
+    lab.status_attached();
+    assert!(!eperm(7152) && eperm(7154), "a block added before it");
+    assert_eq!(
+        (cgroup_programs(&two.path), cgroup_programs(&zero.path)),
+        (1, 1)
+    );
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert!(!eperm(7154));
+    drop(inside);
+}
+
 /// Removes an empty cgroup; a peer just killed may hold it a moment longer.
 fn remove_cgroup(path: &str) {
     for _ in 0..100 {

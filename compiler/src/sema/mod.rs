@@ -27,6 +27,7 @@ mod set_lines;
 pub(crate) mod sets;
 pub(crate) mod sockmap;
 mod stream;
+pub(crate) mod symbols;
 
 pub use rules::{icmp_type_by_name, ICMP_TYPES};
 pub(crate) use stream::check_streamed;
@@ -197,7 +198,7 @@ impl<'a> Checker<'a> {
         self.sockmap_groups(&mut counter);
         // sk_lookup: one registrar per cgroup that `socket` declarations name.
         self.registrars(&mut counter);
-        assign_symbols(&mut self.module);
+        symbols::assign(&mut self.module);
         let module = (!self.diags.has_errors()).then_some(self.module);
         (module, self.diags.finish())
     }
@@ -595,58 +596,6 @@ fn valid_interface_name(name: &str) -> bool {
         && !name
             .chars()
             .any(|c| c == '/' || c == ':' || c.is_whitespace() || crate::diag::is_invisible(c))
-}
-
-/// The last component of an attach point as a symbol part: `[a-z0-9_]`.
-pub(crate) fn symbol_tail(attach_to: &str) -> String {
-    attach_to
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Object symbol per program (and per program sockc adds): `<hook>_<attach>`,
-/// `[a-z0-9_]`, at most 15 bytes (the kernel's program name limit), unique.
-fn assign_symbols(module: &mut Module) {
-    let mut used = std::collections::HashSet::new();
-    let mut symbol = |hook: HookKind, attach_to: &str| {
-        let prefix = hook.spec().symbol_prefix;
-        let tail = symbol_tail(attach_to);
-        let base = if tail.is_empty() {
-            prefix.to_string()
-        } else {
-            format!("{prefix}_{tail}")
-        };
-        let base: String = base.chars().take(15).collect();
-        let mut name = base.clone();
-        let mut n = 1;
-        while !used.insert(name.clone()) {
-            let suffix = format!("_{n}");
-            name = format!("{}{suffix}", &base[..base.len().min(15 - suffix.len())]);
-            n += 1;
-        }
-        name
-    };
-    for (_, p) in module.programs.iter_mut() {
-        p.symbol = symbol(p.hook, &p.attach_to);
-    }
-    for g in &mut module.sockmaps {
-        for c in &mut g.companions {
-            c.symbol = symbol(c.hook, &g.cgroup);
-        }
-    }
-    for r in &mut module.registrars {
-        r.symbol = symbol(HookKind::SkLookupRegister, &r.cgroup);
-    }
 }
 
 /// A hook block being read ([`Checker::begin_block`]): its head, the rules so far and

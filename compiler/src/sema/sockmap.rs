@@ -184,7 +184,7 @@ impl Checker<'_> {
 /// the same), so it depends on the path alone and the longest map name
 /// (`socks_<tag>`) stays within the kernel's 15 bytes.
 fn group_tag(cgroup: &str, taken: &[String]) -> String {
-    let tail: String = super::symbol_tail(cgroup).chars().take(4).collect();
+    let tail: String = super::symbols::tail(cgroup).chars().take(4).collect();
     let hash = sha2::Sha256::digest(cgroup.as_bytes());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     (4..=hex.len())

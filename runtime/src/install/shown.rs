@@ -44,7 +44,11 @@ pub fn check_programs(
     m: &Manifest,
     compiled: &Compiled,
 ) -> Result<Vec<ProgramCheck>, InstallError> {
+    // Refitted, or at least named as the install names its programs (a hook's program
+    // keeps its symbol across re-applies, where a fresh compile may name it otherwise).
     let (_, refitted, _) = plan::plan_compiled(Some(&m.snapshot), compiled);
+    let refitted =
+        refitted.or_else(|| compiled.with_symbols_fitted(&plan::symbols_of(&m.snapshot)));
     let fitted = refitted.as_ref().unwrap_or(compiled);
     let fresh = load_like_install(store, m, fitted);
     let dir = store.objects_dir(&m.name, &m.objects_dir);

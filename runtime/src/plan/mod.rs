@@ -505,8 +505,8 @@ fn fresh_slots(counter_carry: &[CounterCarry], new: &Snapshot) -> Vec<u32> {
     fresh
 }
 
-/// What a re-apply keeps of the generation `old` describes: its counter slots and
-/// map sizes (table halves, counter slots).
+/// What a re-apply keeps of the generation `old` describes: its counter slots, map
+/// sizes (table halves, counter slots) and programs' symbols.
 pub fn refit_of(old: &Snapshot) -> Refit {
     let slots = old
         .programs
@@ -534,7 +534,21 @@ pub fn refit_of(old: &Snapshot) -> Refit {
         }
     }
     sizing.steps = old.table_steps.clone();
-    Refit { slots, sizing }
+    Refit {
+        slots,
+        sizing,
+        symbols: symbols_of(old),
+    }
+}
+
+/// Each program of the generation `old` describes, by hook and attach point, with its
+/// symbol, under which its hook's link is pinned: a hook a re-apply keeps keeps it
+/// (`Compiled::with_symbols_fitted`).
+pub fn symbols_of(old: &Snapshot) -> Vec<(HookKind, String, String)> {
+    old.programs
+        .iter()
+        .map(|p| (p.hook, p.attach_to.clone(), p.symbol.clone()))
+        .collect()
 }
 
 /// A plan for installing `new` over `old`, the file refitted to the installed

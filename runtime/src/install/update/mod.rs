@@ -406,12 +406,36 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
 }
 
 /// The plan of `req` over the installed generation `old`, the file to install when it
-/// is not `req.compiled`, and the snapshot the install records: fitted already when
+/// is not `req.compiled` (also when its programs' symbols, under which their hooks'
+/// links are pinned, are not those of `old`'s programs on the same hooks: renamed to
+/// them), and the snapshot the install records: fitted already when
 /// `req` was compiled fitted to `old` ([`plan::plan_fitted`]), else refitted here
 /// ([`plan::plan_compiled`], of the file lowered unfitted when it was fitted to
 /// another generation, which recovery replaced). With them, what an update in place
 /// needs when it was made beside the plan ([`in_place::beside_plan`]).
 fn plan_request(
+    old: Option<&Manifest>,
+    req: &ApplyRequest<'_>,
+) -> (Plan, Option<Compiled>, Snapshot, Option<in_place::Ahead>) {
+    let planned = plan_as_compiled(old, req);
+    let Some(m) = old else { return planned };
+    let (_, refitted, _, _) = &planned;
+    match refitted
+        .as_ref()
+        .unwrap_or(req.compiled)
+        .with_symbols_fitted(&plan::symbols_of(&m.snapshot))
+    {
+        None => planned,
+        Some(fitted) => {
+            let (p, refitted, snapshot) = plan::plan_compiled(Some(&m.snapshot), &fitted);
+            (p, Some(refitted.unwrap_or(fitted)), snapshot, None)
+        }
+    }
+}
+
+/// [`plan_request`] of the file as it was compiled, its symbols maybe not the
+/// installed generation's (a file compiled unfitted: a rollback's, a recovery's).
+fn plan_as_compiled(
     old: Option<&Manifest>,
     req: &ApplyRequest<'_>,
 ) -> (Plan, Option<Compiled>, Snapshot, Option<in_place::Ahead>) {

@@ -1,0 +1,164 @@
+//! Object symbols of a module's programs (and of the programs sockc adds: sockmap
+//! companions, registrars): `<hook>_<attach>`, `[a-z0-9_]`, at most 15 bytes (the
+//! kernel's program name limit), unique. An install pins each hook's link under its
+//! program's symbol, so a re-apply keeps the symbol of every hook it keeps ([`fit`]):
+//! assigned afresh in program order, a symbol cut to 15 bytes (`cg_out_servicen`)
+//! passed from one hook to another when a block was added or removed before it, and
+//! the re-apply then swapped or detached the other hook's link.
+//!
+//! Invariant: after [`fit`] to an installed generation, a program on a hook and
+//! attach point that generation has keeps its symbol there, and no other program takes
+//! a symbol of that generation.
+
+use std::collections::HashSet;
+
+use crate::{hooks::HookKind, ir::Module};
+
+/// The last component of an attach point as a symbol part: `[a-z0-9_]`.
+pub(crate) fn tail(attach_to: &str) -> String {
+    attach_to
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The symbol of a program on `hook` at `attach_to` that is not in `used` (then added
+/// to it): its base, or the base cut for a `_N` suffix.
+fn fresh(used: &mut HashSet<String>, hook: HookKind, attach_to: &str) -> String {
+    let prefix = hook.spec().symbol_prefix;
+    let tail = tail(attach_to);
+    let base = if tail.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}_{tail}")
+    };
+    let base: String = base.chars().take(15).collect();
+    let mut name = base.clone();
+    let mut n = 1;
+    while !used.insert(name.clone()) {
+        let suffix = format!("_{n}");
+        name = format!("{}{suffix}", &base[..base.len().min(15 - suffix.len())]);
+        n += 1;
+    }
+    name
+}
+
+/// Every program's key (hook, attach point) and symbol, in program order: the
+/// block's programs, the sockmap companions, the registrars.
+fn slots(module: &mut Module) -> Vec<(HookKind, String, &mut String)> {
+    let mut out = Vec::new();
+    for (_, p) in module.programs.iter_mut() {
+        out.push((p.hook, p.attach_to.clone(), &mut p.symbol));
+    }
+    for g in &mut module.sockmaps {
+        for c in &mut g.companions {
+            out.push((c.hook, g.cgroup.clone(), &mut c.symbol));
+        }
+    }
+    for r in &mut module.registrars {
+        out.push((HookKind::SkLookupRegister, r.cgroup.clone(), &mut r.symbol));
+    }
+    out
+}
+
+/// Assigns every program's symbol afresh, in program order.
+pub(crate) fn assign(module: &mut Module) {
+    let mut used = HashSet::new();
+    for (hook, attach_to, symbol) in slots(module) {
+        *symbol = fresh(&mut used, hook, &attach_to);
+    }
+}
+
+/// Fits the symbols to an installed generation's (`installed`: each program's hook,
+/// attach point and symbol): a program on a hook and attach point it has keeps that
+/// symbol (the n-th there the n-th's); the others get fresh ones that none of its
+/// programs has, so no link pin of it is taken by another hook.
+/// Returns the symbols it changed, each as (before, after).
+pub fn fit(module: &mut Module, installed: &[(HookKind, String, String)]) -> Vec<(String, String)> {
+    let mut used: HashSet<String> = installed.iter().map(|(_, _, s)| s.clone()).collect();
+    let mut taken = vec![false; installed.len()];
+    let mut unfitted = Vec::new();
+    let mut renamed = Vec::new();
+    let mut rename = |symbol: &mut String, to: String| {
+        if *symbol != to {
+            renamed.push((std::mem::replace(symbol, to.clone()), to));
+        }
+    };
+    for (hook, attach_to, symbol) in slots(module) {
+        let same = installed
+            .iter()
+            .enumerate()
+            .find(|(i, (h, a, _))| !taken[*i] && *h == hook && *a == attach_to);
+        match same {
+            Some((i, (_, _, s))) => {
+                taken[i] = true;
+                rename(symbol, s.clone());
+            }
+            None => unfitted.push((hook, attach_to, symbol)),
+        }
+    }
+    for (hook, attach_to, symbol) in unfitted {
+        rename(symbol, fresh(&mut used, hook, &attach_to));
+    }
+    renamed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver;
+
+    fn module(src: &str) -> Module {
+        driver::check(src, &Default::default())
+            .unwrap_or_else(|d| panic!("{d:?}"))
+            .module
+    }
+
+    fn symbols(m: &mut Module) -> Vec<(String, String)> {
+        slots(m)
+            .into_iter()
+            .map(|(_, a, s)| (a, s.clone()))
+            .collect()
+    }
+
+    fn block(cg: &str, port: u16) -> String {
+        format!("cgroup egress \"/sys/fs/cgroup/{cg}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n")
+    }
+
+    /// Two cgroups whose symbols are cut to one base: the kept one keeps its symbol when
+    /// the other is removed before it or a new one is added before it, and a new one
+    /// never takes a symbol of the installed generation.
+    #[test]
+    fn a_kept_hook_keeps_its_symbol_and_a_new_one_takes_none_installed() {
+        let mut first = module(&(block("servicename1", 1) + &block("servicename2", 2)));
+        let installed: Vec<(HookKind, String, String)> = slots(&mut first)
+            .into_iter()
+            .map(|(h, a, s)| (h, a, s.clone()))
+            .collect();
+        let one = &installed[1].2;
+        assert_ne!(&installed[0].2, one, "{installed:?}");
+
+        // The first block removed: assigned afresh, the second took the first's symbol.
+        let mut second = module(&block("servicename2", 3));
+        assert_eq!(symbols(&mut second)[0].1, installed[0].2);
+        fit(&mut second, &installed);
+        assert_eq!(&symbols(&mut second)[0].1, one);
+
+        // A block added before the kept one.
+        let mut third = module(&(block("servicename0", 4) + &block("servicename2", 5)));
+        fit(&mut third, &installed);
+        let s = symbols(&mut third);
+        assert_eq!(&s[1].1, one, "{s:?}");
+        assert!(installed.iter().all(|(_, _, i)| *i != s[0].1), "{s:?}");
+        assert!(s[0].1.len() <= 15);
+    }
+}
