@@ -81,7 +81,25 @@ pub fn check_name(name: &str) -> Option<String> {
                 .into(),
         );
     }
+    if kind == "slice" && stem != "-" {
+        return slice_problem(stem);
+    }
     None
+}
+
+/// Why systemd refuses `STEM.slice` (`slice_name_is_valid`): a slice's name is its
+/// place in the tree of slices, so a `-` cannot start or end it or come twice in a
+/// row (no parent has an empty name), and a slice has no instances.
+fn slice_problem(stem: &str) -> Option<String> {
+    if stem.contains('@') {
+        return Some("a slice has no instances (`@`)".into());
+    }
+    let dashes = stem.starts_with('-') || stem.ends_with('-') || stem.contains("--");
+    dashes.then(|| {
+        "a slice's name is its path in the tree of slices (`a-b.slice` is in `a.slice`): a `-` \
+         cannot start or end it, nor follow another"
+            .into()
+    })
 }
 
 /// Where systemd puts unit `name`'s cgroup, relative to the cgroup v2 mount: a slice
@@ -133,8 +151,16 @@ mod tests {
             "a b.service",
             "../x.service",
             "a/b.service",
+            // Slices systemd refuses (`systemd-analyze verify`: "Invalid argument").
+            "a--x.slice",
+            "-a.slice",
+            "a-.slice",
+            "a@x.slice",
         ] {
             assert!(check_name(bad).is_some(), "{bad:?}");
+        }
+        for slice in ["-.slice", "a.slice", "a-b.slice", "a-b-c.slice"] {
+            assert_eq!(check_name(slice), None, "{slice:?}");
         }
         assert!(check_name(&format!("{}.service", "a".repeat(250))).is_some());
     }
