@@ -390,6 +390,51 @@ fn once_prune_and_stop_during_the_window() {
     lab.expect_verdicts("rolled back on SIGTERM", &[(9201, false), (9204, true)]);
 }
 
+/// A file refused before it was ever installed, then taken out of the directory, is
+/// forgotten in one round: reported gone, it made a round (the store opened, the
+/// status file written again, a log line) every interval, forever.
+#[test]
+fn a_refused_file_that_leaves_is_forgotten_in_one_round() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46r", 175);
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = lab.other_install("a");
+    let b = lab.other_install("b");
+    let good = format!(
+        "xdp on {} {{\n    drop udp to *:9301\n    default allow\n}}\n",
+        lab.if_a
+    );
+    std::fs::write(dir.join(format!("{a}.sk")), good).unwrap();
+    std::fs::write(dir.join(format!("{b}.sk")), "xdp on nowhere {\n").unwrap();
+    let status = lab.dir.join("status.json");
+    let child = Command::new(netns::sockc_bin())
+        .arg("watch")
+        .arg(&dir)
+        .args(["--netns", &lab.ns_a, "--interval", "1"])
+        .arg("--status-file")
+        .arg(&status)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sockc watch");
+    let mut agent = Agent(Some(child));
+    let start = Instant::now();
+    while !std::fs::read_to_string(&status).is_ok_and(|t| t.contains("refused")) {
+        assert!(start.elapsed() < Duration::from_secs(30), "no first round");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::remove_file(dir.join(format!("{b}.sk"))).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let (code, log) = agent.terminate();
+    assert_eq!(code, 0, "{log}");
+    let rounds = log.lines().filter(|l| l.contains("round ")).count();
+    assert!(rounds <= 2, "{rounds} rounds:\n{log}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&status).unwrap()).unwrap();
+    assert!(!v.to_string().contains(&b), "{v:#}");
+}
+
 /// The agent killed (SIGKILL: a node drained, the OOM killer) during a confirm window:
 /// it confirms nothing, and the change's own watcher puts the rules back at the
 /// deadline (the window plus the agent's grace), with no sockc command run.

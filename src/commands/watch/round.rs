@@ -84,8 +84,9 @@ impl<'a> Agent<'a> {
             .iter()
             .filter(|f| self.seen.get(&f.name) != Some(&f.fingerprint))
             .collect();
+        let forgotten = self.forget_never_installed(&snap);
         let gone = self.gone(&snap);
-        if self.report.rounds > 0 && changed.is_empty() && gone.is_empty() {
+        if self.report.rounds > 0 && changed.is_empty() && gone.is_empty() && !forgotten {
             return None;
         }
         self.report.rounds += 1;
@@ -298,6 +299,22 @@ impl<'a> Agent<'a> {
             sha256: f.sha256.clone(),
             unix: now(),
         }
+    }
+
+    /// Forgets the files that left the directory without ever being installed (refused,
+    /// or failed before a first generation): there is nothing of them to keep or prune,
+    /// and reported gone they made a round every interval, forever. Whether any was.
+    fn forget_never_installed(&mut self, snap: &Snapshot) -> bool {
+        let left: Vec<String> = (self.report.entries.values())
+            .filter(|e| e.generation.is_none())
+            .filter(|e| !snap.files.iter().any(|f| f.name == e.name))
+            .map(|e| e.name.clone())
+            .collect();
+        for name in &left {
+            self.report.entries.remove(name);
+            self.seen.remove(name);
+        }
+        !left.is_empty()
     }
 
     /// Installs this agent reported whose file is no longer in the snapshot (and
