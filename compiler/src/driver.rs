@@ -710,11 +710,13 @@ impl Compiled {
         &self,
         installed: &[(HookKind, String, String)],
     ) -> Option<Compiled> {
-        let mut module = self.module.clone();
-        let renamed = crate::sema::symbols::fit(&mut module, installed);
-        if renamed.is_empty() {
+        // Checked on the names alone: the module (megabytes at 100k rules) is copied
+        // only when one changes.
+        if crate::sema::symbols::misfits(&self.module, installed).is_empty() {
             return None;
         }
+        let mut module = self.module.clone();
+        let renamed = crate::sema::symbols::fit(&mut module, installed);
         let to = |s: &String| {
             renamed
                 .iter()

@@ -70,6 +70,27 @@ fn slots(module: &mut Module) -> Vec<(HookKind, String, &mut String)> {
     out
 }
 
+/// [`slots`] read only: each program's key and symbol, in the same order.
+fn names(module: &Module) -> Vec<(HookKind, &str, &str)> {
+    let mut out = Vec::new();
+    for p in module.programs.values() {
+        out.push((p.hook, p.attach_to.as_str(), p.symbol.as_str()));
+    }
+    for g in &module.sockmaps {
+        for c in &g.companions {
+            out.push((c.hook, g.cgroup.as_str(), c.symbol.as_str()));
+        }
+    }
+    for r in &module.registrars {
+        out.push((
+            HookKind::SkLookupRegister,
+            r.cgroup.as_str(),
+            r.symbol.as_str(),
+        ));
+    }
+    out
+}
+
 /// Assigns every program's symbol afresh, in program order.
 pub(crate) fn assign(module: &mut Module) {
     let mut used = HashSet::new();
@@ -78,36 +99,54 @@ pub(crate) fn assign(module: &mut Module) {
     }
 }
 
-/// Fits the symbols to an installed generation's (`installed`: each program's hook,
-/// attach point and symbol): a program on a hook and attach point it has keeps that
-/// symbol (the n-th there the n-th's); the others get fresh ones that none of its
-/// programs has, so no link pin of it is taken by another hook.
-/// Returns the symbols it changed, each as (before, after).
-pub fn fit(module: &mut Module, installed: &[(HookKind, String, String)]) -> Vec<(String, String)> {
+/// The symbol each program (in [`slots`] order) takes fitted to an installed
+/// generation's (`installed`: each program's hook, attach point and symbol): a program
+/// on a hook and attach point it has keeps that symbol (the n-th there the n-th's);
+/// the others get fresh ones that none of its programs has, so no link pin of it is
+/// taken by another hook.
+fn fitted(module: &Module, installed: &[(HookKind, String, String)]) -> Vec<String> {
     let mut used: HashSet<String> = installed.iter().map(|(_, _, s)| s.clone()).collect();
     let mut taken = vec![false; installed.len()];
-    let mut unfitted = Vec::new();
+    let keys = names(module);
+    let mut out: Vec<Option<String>> = keys
+        .iter()
+        .map(|&(hook, attach_to, _)| {
+            let (i, (_, _, s)) = installed
+                .iter()
+                .enumerate()
+                .find(|(i, (h, a, _))| !taken[*i] && *h == hook && a == attach_to)?;
+            taken[i] = true;
+            Some(s.clone())
+        })
+        .collect();
+    for (name, &(hook, attach_to, _)) in out.iter_mut().zip(&keys) {
+        if name.is_none() {
+            *name = Some(fresh(&mut used, hook, attach_to));
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// The symbols [`fit`] would change, each as (before, after), without changing any.
+pub fn misfits(module: &Module, installed: &[(HookKind, String, String)]) -> Vec<(String, String)> {
+    let after = fitted(module, installed);
+    names(module)
+        .into_iter()
+        .zip(after)
+        .filter(|((_, _, before), after)| before != after)
+        .map(|((_, _, before), after)| (before.to_string(), after))
+        .collect()
+}
+
+/// Fits the symbols to an installed generation's ([`fitted`]). Returns the symbols it
+/// changed, each as (before, after).
+pub fn fit(module: &mut Module, installed: &[(HookKind, String, String)]) -> Vec<(String, String)> {
+    let after = fitted(module, installed);
     let mut renamed = Vec::new();
-    let mut rename = |symbol: &mut String, to: String| {
+    for ((_, _, symbol), to) in slots(module).into_iter().zip(after) {
         if *symbol != to {
             renamed.push((std::mem::replace(symbol, to.clone()), to));
         }
-    };
-    for (hook, attach_to, symbol) in slots(module) {
-        let same = installed
-            .iter()
-            .enumerate()
-            .find(|(i, (h, a, _))| !taken[*i] && *h == hook && *a == attach_to);
-        match same {
-            Some((i, (_, _, s))) => {
-                taken[i] = true;
-                rename(symbol, s.clone());
-            }
-            None => unfitted.push((hook, attach_to, symbol)),
-        }
-    }
-    for (hook, attach_to, symbol) in unfitted {
-        rename(symbol, fresh(&mut used, hook, &attach_to));
     }
     renamed
 }
