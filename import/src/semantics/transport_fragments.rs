@@ -46,8 +46,18 @@ pub fn guard(rs: &mut Ruleset) {
 }
 
 /// What a transport test that admits every value of its field implies (its protocol,
-/// its family), or `None` for any other match.
+/// its family), or `None` for any other match. A disjunction (multiport's `--ports`:
+/// source or destination) is one when an alternative is only such tests.
 fn vacuous(m: &Match) -> Option<Vec<Match>> {
+    if let MatchKind::Any(alternatives) = &m.kind {
+        if m.negated {
+            return None;
+        }
+        return alternatives.iter().find_map(|all| {
+            let each: Option<Vec<Vec<Match>>> = all.iter().map(vacuous).collect();
+            each.filter(|e| !e.is_empty()).map(|e| e.concat())
+        });
+    }
     let MatchKind::Test { keys, rhs } = &m.kind else {
         return None;
     };

@@ -62,7 +62,8 @@ fn a_transport_match_of_every_value_still_skips_later_fragments() {
                -A INPUT -p icmp -m icmp ! --icmp-type any -j DROP\n\
                -A FORWARD -p udp -m udp --sport 0:65535 -j DROP\n\
                -A FORWARD -p icmp -m icmp --icmp-type any -j DROP\n\
-               -A FORWARD -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n";
+               -A FORWARD -p tcp -m tcp --dport 80 -j ACCEPT\n\
+               -A FORWARD -p tcp -m multiport --ports 0:65535 -j DROP\nCOMMIT\n";
     let imp = import_at(ipt, Hook::Netfilter);
     for (line, status) in [
         (6, Status::Exact),
@@ -70,6 +71,7 @@ fn a_transport_match_of_every_value_still_skips_later_fragments() {
         (9, Status::Residual),
         (10, Status::Residual),
         (11, Status::Exact),
+        (12, Status::Residual),
     ] {
         assert_eq!(
             status_of(&imp, line).0,
