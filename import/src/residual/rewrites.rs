@@ -62,19 +62,23 @@ pub(super) fn conflict(
     None
 }
 
-/// The texts of the effects that may change the packet or its conntrack entry.
+/// The texts of the effects that may change the packet or its conntrack entry: also
+/// an xtables target nft runs through its compat layer (`xt target "TTL"`), which
+/// may be any of them.
 fn rewrites(effects: &[Effect]) -> impl Iterator<Item = &str> {
     effects.iter().filter_map(|e| match e {
         Effect::Other {
             feature: Feature::Mangle | Feature::Conntrack,
             text,
         } => Some(text.as_str()),
+        Effect::Other { text, .. } if text.contains("xt target") => Some(text.as_str()),
         _ => None,
     })
 }
 
-/// The fields a rewrite may change, by its text (iptables' target, nft's statement);
-/// `None` for every field.
+/// The fields a rewrite may change, by its text (iptables' target, nft's statement in
+/// its text listing; from `nft -j` the text is JSON, and every rewrite changes every
+/// field); `None` for every field.
 fn changes(text: &str) -> Option<&'static [Dim]> {
     let t = text.to_ascii_lowercase();
     let has = |w: &str| t.contains(w);

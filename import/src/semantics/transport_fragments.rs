@@ -10,16 +10,15 @@
 //! where fragments reach it; `input_fragments::decide` drops it at an `ip` input
 //! chain, where none do.
 //!
-//! Invariant: after [`guard`], no rule holds a one-key test of a transport field that
-//! admits every value of that field; every rule admits the packets it admitted, less
-//! the later fragments.
+//! Invariant: after [`guard`], no rule holds a one-key test of a transport field of
+//! one protocol (not nft's `th`, which reads any protocol's header) that admits every
+//! value of that field; every rule admits the packets it admitted, less the later
+//! fragments.
 
 use crate::{
     features::Feature,
     model::{IpVersion, Key, Match, MatchKind, Rhs, Ruleset, Value},
 };
-
-use super::cond::PORT_PROTOS;
 
 /// The key iptables' `-f` is read with (`input_fragments`' too).
 const FRAGMENT: &str = "fragment";
@@ -78,14 +77,8 @@ fn transport(key: &Key) -> Option<(u128, Vec<Match>)> {
     let proto = |p: u128| Match::one(Key::L4Proto, p, p);
     Some(match key {
         Key::Sport(Some(p)) | Key::Dport(Some(p)) => (65535, vec![proto(*p as u128)]),
-        Key::Sport(None) | Key::Dport(None) => {
-            let any = PORT_PROTOS
-                .iter()
-                .map(|p| vec![Value::Range(*p, *p)])
-                .collect();
-            let protos = Match::test(vec![Key::L4Proto], Rhs::Elements(any));
-            (65535, vec![protos])
-        }
+        // nft's `th`: any transport header, ICMP's too (`cond::other_transport`), which
+        // a protocol list would leave out: not guarded, read as it was.
         Key::TcpFlags => (255, vec![proto(6)]),
         Key::IcmpType(v) | Key::IcmpCode(v) => {
             let (family, p) = match v {
