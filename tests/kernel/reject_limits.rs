@@ -263,3 +263,37 @@ fn sockc_test_runs_an_answer_over_its_limit() {
         "{r}"
     );
 }
+
+/// ICMP types past 18 are errors to the kernel (`__icmp_send`: past `NR_ICMP_TYPES`),
+/// never answered; `reject` answered them (the program and the evaluator alike, so
+/// they agreed). Both drop them now, and still answer an echo request.
+#[test]
+fn icmp_types_past_18_are_never_answered_in_the_kernel() {
+    if !common::kernel() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-rjtype-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("r.sk");
+    std::fs::write(&file, "xdp on lo {\n    reject\n    default allow\n}\n").unwrap();
+    let mut args = vec!["test".to_string(), file.display().to_string()];
+    for ty in [19, 40, 255, 8] {
+        args.push("--packet".into());
+        args.push(format!("icmp 10.0.0.1 -> 10.0.0.2 type {ty}"));
+    }
+    let r = netns::sockc(&args.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    let blocks: Vec<&str> = r.stdout.split("(42 bytes)").skip(1).collect();
+    assert_eq!(blocks.len(), 4, "{r}");
+    for b in &blocks[..3] {
+        assert!(b.contains("an ICMP error is never answered"), "{r}");
+    }
+    assert!(
+        blocks[3].contains("sends ICMP destination unreachable"),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains("kernel and evaluator agree on all 4"),
+        "{r}"
+    );
+}

@@ -52,6 +52,9 @@ const EXT_HEADERS: [u8; 5] = [0, 43, 44, 51, 60];
 const QUOTE6_MAX: usize = 128;
 /// ICMP types that are errors (RFC 1122: never answered with an ICMP error).
 const ICMP_ERRORS: [u8; 5] = [3, 4, 5, 11, 12];
+/// The last ICMP type the kernel knows (`NR_ICMP_TYPES`): one past it, `__icmp_send`
+/// takes for an error.
+const NR_ICMP_TYPES: u8 = 18;
 const RST: u8 = 0x04;
 
 /// The answer to `frame` (an Ethernet frame) of a rule rejecting `with`, at XDP
@@ -85,7 +88,7 @@ pub fn answer(frame: &[u8], with: RejectWith, xdp: bool) -> Answer {
         6 if len < l4 + 20 => return Dropped("TCP header cut short"),
         6 if frame[l4 + 13] & RST != 0 => return Dropped("a TCP reset is never answered"),
         1 | 58 if len < l4 + 4 => return Dropped("ICMP header cut short"),
-        1 if !v6 && ICMP_ERRORS.contains(&frame[l4]) => {
+        1 if !v6 && (ICMP_ERRORS.contains(&frame[l4]) || frame[l4] > NR_ICMP_TYPES) => {
             return Dropped("an ICMP error is never answered")
         }
         58 if v6 && frame[l4] < 128 => return Dropped("an ICMPv6 error is never answered"),
@@ -206,6 +209,20 @@ mod tests {
             !answer_to(&format!("{udp6} ext fh frag 8")).sent(),
             "non-first fragment"
         );
+    }
+
+    /// The kernel answers no ICMP type past 18, which it takes for an error it does not
+    /// know (`__icmp_send`); types up to 18 that are not errors are answered.
+    #[test]
+    fn icmp_types_the_kernel_takes_for_errors_are_never_answered() {
+        for ty in [3, 11, 19, 40, 255] {
+            let a = answer_to(&format!("icmp 10.0.0.1 -> 10.0.0.2 type {ty}"));
+            assert!(!a.sent(), "type {ty}: {a:?}");
+        }
+        for ty in [0, 8, 13, 18] {
+            let a = answer_to(&format!("icmp 10.0.0.1 -> 10.0.0.2 type {ty}"));
+            assert!(a.sent(), "type {ty}: {a:?}");
+        }
     }
 
     #[test]

@@ -668,6 +668,8 @@ fn emit_l4_checks(b: &mut CodeBuffer, v6: bool, refuse: Label) {
         // types below 128 are ICMPv6 errors
         b.branch_imm(Cond::Lt, r1, 128, refuse);
     } else {
+        // The kernel takes a type past NR_ICMP_TYPES (18) for an error too (`__icmp_send`).
+        b.branch_imm(Cond::Gt, r1, 18, refuse);
         for error in [3, 4, 5, 11, 12] {
             b.branch_imm(Cond::Eq, r1, error, refuse);
         }
