@@ -48,8 +48,8 @@ pub fn text_sha256(text: &str) -> String {
         .collect()
 }
 
-/// `--unattended`: when a change of the install is pending confirmation, nothing is
-/// applied; when its last change, whose rules were `src`, was rolled back unconfirmed,
+/// `--unattended`: when a change of the install to other rules than `src` is pending
+/// confirmation, nothing is applied; when its last change, whose rules were `src`, was rolled back unconfirmed,
 /// the rules before it are installed instead of `src`; the exit code then. `None`:
 /// apply `src`.
 pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Option<ExitCode> {
@@ -58,14 +58,15 @@ pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Opt
     }
     let (store, name) = (&session.store, session.name.as_str());
     let record = store.pending().read(name).ok().flatten()?;
-    if record.state == PendingState::Pending {
-        // A change awaits its confirmation (`settle_and_say` ended an expired one):
-        // the unattended apply (a boot unit's, a udev rule's on a new interface) of the
-        // file it replaces would join it and put the old rules in its place, which
-        // `sockc confirm` would then keep.
+    if record.state == PendingState::Pending && record.change_sha256 != text_sha256(src) {
+        // A change of other rules awaits its confirmation (`settle_and_say` ended an
+        // expired one): the unattended apply (a boot unit's, a udev rule's on a new
+        // interface) of the file it replaces would join it and put the old rules in its
+        // place, which `sockc confirm` would then keep. The change's own rules are
+        // applied (a hook on an interface made again is attached).
         outln!(
-            "{name}: not applied: a change is pending confirmation until {}; an unattended \
-             apply leaves it alone",
+            "{name}: not applied: a change of other rules is pending confirmation (deadline \
+             {}); an unattended apply leaves it alone",
             time::local_time(record.deadline_unix)
         );
         return Some(ExitCode::SUCCESS);

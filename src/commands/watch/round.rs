@@ -307,6 +307,7 @@ impl<'a> Agent<'a> {
     fn forget_never_installed(&mut self, snap: &Snapshot) -> bool {
         let left: Vec<String> = (self.report.entries.values())
             .filter(|e| e.generation.is_none())
+            .filter(|e| matches!(e.outcome, Outcome::Refused | Outcome::Failed))
             .filter(|e| !snap.files.iter().any(|f| f.name == e.name))
             .map(|e| e.name.clone())
             .collect();
