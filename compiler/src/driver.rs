@@ -710,21 +710,19 @@ impl Compiled {
         &self,
         installed: &[(HookKind, String, String)],
     ) -> Option<Compiled> {
-        // Checked on the names alone: the module (megabytes at 100k rules) is copied
-        // only when one changes.
-        if crate::sema::symbols::misfits(&self.module, installed).is_empty() {
+        // Checked on the names alone: the file (megabytes at 100k rules) is copied only
+        // when one changes, and once.
+        if !self.symbols_misfit(installed) {
             return None;
         }
-        let mut module = self.module.clone();
-        let renamed = crate::sema::symbols::fit(&mut module, installed);
+        let mut fitted = self.clone();
+        let renamed = crate::sema::symbols::fit(&mut fitted.module, installed);
         let to = |s: &String| {
             renamed
                 .iter()
                 .find(|(before, _)| before == s)
                 .map(|(_, after)| after.clone())
         };
-        let mut fitted = self.clone();
-        fitted.module = module;
         for p in &mut fitted.programs {
             if let Some(new) = to(&p.symbol) {
                 p.symbol = new;
@@ -736,6 +734,12 @@ impl Compiled {
             }
         }
         Some(fitted)
+    }
+
+    /// Whether some program's symbol is not the one [`Compiled::with_symbols_fitted`]
+    /// would give it.
+    pub fn symbols_misfit(&self, installed: &[(HookKind, String, String)]) -> bool {
+        !crate::sema::symbols::misfits(&self.module, installed).is_empty()
     }
 
     /// This file lowered as [`finish`] lowers it, when it was compiled fitted to an

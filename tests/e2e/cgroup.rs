@@ -230,6 +230,56 @@ fn a_kept_hook_keeps_its_link_when_a_block_before_it_goes_or_comes() {
     drop(inside);
 }
 
+/// A rollback compiles the rules before the change as a fresh file, whose names are
+/// given in file order: a hook kept from an earlier generation under another name
+/// (`cg_out_servic_1`, its neighbour removed since) is named as installed before the
+/// plan (`plan_request`), and the rules before the change run on the same link.
+#[test]
+fn a_rollback_names_its_hooks_as_installed() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgsymrb", 176);
+    let ns = lab.ns_a.clone();
+    let top = Cgroup::new("cgsymrb");
+    let (one, two) = (top.child("servicename1"), top.child("servicename2"));
+    let block = |cg: &Cgroup, port: u16| {
+        format!(
+            "cgroup egress \"{}\" {{\n    drop udp to 127.0.0.1:{port}\n    default allow\n}}\n",
+            cg.path
+        )
+    };
+    let mut inside = Peer::udp(Some(&two.path), &ns, addr("127.0.0.1:0"));
+    let mut eperm = |port: u16| {
+        inside
+            .cmd(&format!("sendto 127.0.0.1:{port} ping"))
+            .starts_with("error 1 ")
+    };
+    let file = lab.rules("rb.sk", &(block(&one, 7160) + &block(&two, 7161)));
+    lab.apply_ok(&file);
+    std::fs::write(&file, block(&two, 7162)).unwrap();
+    lab.apply_ok(&file);
+    std::fs::write(&file, block(&two, 7163)).unwrap();
+    lab.apply(&file, &["--confirm", "2s"]).ok();
+    assert!(eperm(7163) && !eperm(7162));
+    let start = std::time::Instant::now();
+    while lab.status().map(|s| s["generation"].clone()) != Some(4.into()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "not rolled back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    lab.status_attached();
+    assert!(
+        eperm(7162) && !eperm(7163),
+        "the rules before the change run again"
+    );
+    assert_eq!(cgroup_programs(&two.path), 1);
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    drop(inside);
+}
+
 /// Removes an empty cgroup; a peer just killed may hold it a moment longer.
 fn remove_cgroup(path: &str) {
     for _ in 0..100 {

@@ -417,18 +417,27 @@ fn plan_request(
     old: Option<&Manifest>,
     req: &ApplyRequest<'_>,
 ) -> (Plan, Option<Compiled>, Snapshot, Option<in_place::Ahead>) {
-    let planned = plan_as_compiled(old, req);
-    let Some(m) = old else { return planned };
-    let (_, refitted, _, _) = &planned;
-    match refitted
-        .as_ref()
-        .unwrap_or(req.compiled)
+    let Some(m) = old else {
+        return plan_as_compiled(old, req);
+    };
+    // A file compiled unfitted (a rollback's, a recovery's, the agent's) is named as the
+    // installed generation names its programs before anything is planned; a file
+    // compiled fitted (an apply's) is named so already, and lowered unfitted
+    // (`unfitted`, below) keeps those names.
+    match req
+        .compiled
         .with_symbols_fitted(&plan::symbols_of(&m.snapshot))
     {
-        None => planned,
-        Some(fitted) => {
-            let (p, refitted, snapshot) = plan::plan_compiled(Some(&m.snapshot), &fitted);
-            (p, Some(refitted.unwrap_or(fitted)), snapshot, None)
+        None => plan_as_compiled(old, req),
+        Some(named) => {
+            // As `plan_as_compiled` plans a file fitted to another generation: lowered
+            // unfitted (its names stay), then refitted to this one.
+            let direct = match named.unfitted() {
+                Some(Ok(direct)) => direct,
+                _ => named,
+            };
+            let (p, refitted, snapshot) = plan::plan_compiled(Some(&m.snapshot), &direct);
+            (p, Some(refitted.unwrap_or(direct)), snapshot, None)
         }
     }
 }
