@@ -366,14 +366,18 @@ def diff_of(module, sockc, rule):
     if not installed:
         return [rules_diff]
     # Run beside the staged file, so that sockc names it NAME.sk, not by its staging path.
-    # Exit 3 is drift (a hook that does not run the install's records): said, and left
-    # to the apply, which attaches it again; it does not fail the task.
+    # Exit 3 with drift (a hook that does not run the install's records) is said, and
+    # left to the apply, which attaches it again; any other exit 3 fails the task.
+    cmd = ["diff", "--installed", name, os.path.basename(rule)] + bpffs
     rc, _doc, verdicts, err = sk.run(
-        module, sockc, ["diff", "--installed", name, os.path.basename(rule)] + bpffs,
+        module, sockc, cmd,
         ok=(sk.EXIT_OK, sk.EXIT_CHANGES, sk.EXIT_KERNEL), json_output=False, cwd=os.path.dirname(rule),
     )
+    drifts = "does not run what its records say" in err
+    if rc == sk.EXIT_KERNEL and not drifts:
+        sk.fail(module, [sockc] + cmd, rc, None, err, verdicts)
     prepared = "packets whose verdict changes (sockc diff --installed %s):\n%s" % (name, verdicts)
-    if rc == sk.EXIT_KERNEL:
+    if drifts:
         prepared += "\nthe install drifts (the apply attaches its hooks again):\n%s" % err
     return [rules_diff, dict(prepared=prepared)]
 
