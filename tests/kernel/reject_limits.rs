@@ -297,3 +297,62 @@ fn icmp_types_past_18_are_never_answered_in_the_kernel() {
         "{r}"
     );
 }
+
+/// The kernel's ICMP limits changed in the install's namespace after the apply: the
+/// same file applied again rewrites the live generation's limits (and says so); it
+/// kept the ones read when the programs were loaded, so a tightened
+/// `icmp_msgs_per_sec` did nothing until the file changed.
+#[test]
+fn a_reapply_takes_the_kernels_changed_icmp_limits() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = netns::Lab::new("rjre", 93);
+    let write = |name: &'static str, value: &'static str| {
+        netns::in_netns(&lab.ns_a, move || {
+            std::fs::write(format!("/proc/sys/net/ipv4/{name}"), value).expect(name)
+        })
+    };
+    write("icmp_msgs_per_sec", "100");
+    write("icmp_msgs_burst", "10");
+    let file = lab.rules(
+        "rj.sk",
+        &format!(
+            "xdp on {} {{\n    reject udp to *:53\n    default allow\n}}\n",
+            lab.if_a
+        ),
+    );
+    lab.apply_ok(&file);
+    let dir = std::path::Path::new(netns::BPFFS)
+        .join("sockc")
+        .join(&lab.name);
+    let limits = || {
+        let generation = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join(format!("map_{ANSWERS_MAP}")).exists())
+            .expect("a generation with the answers map");
+        let pin = generation.join(format!("map_{ANSWERS_MAP}"));
+        netns::run(
+            std::process::Command::new("bpftool")
+                .args(["map", "lookup", "pinned"])
+                .arg(&pin)
+                .args(["key", "1", "0", "0", "0"]),
+        )
+        .ok()
+        .stdout
+    };
+    let before = limits();
+    write("icmp_msgs_per_sec", "7");
+    let again = lab.apply_ok(&file);
+    assert!(again.to_string().contains("rewritten in place"), "{again}");
+    let after = limits();
+    assert_ne!(before, after, "the limits were not rewritten");
+    let once_more = lab.apply_ok(&file);
+    assert!(
+        !once_more.to_string().contains("rewritten in place"),
+        "{once_more}"
+    );
+    assert_eq!(limits(), after);
+}

@@ -37,6 +37,7 @@ use crate::{
 };
 
 mod ahead;
+mod answer_limits;
 mod carry;
 mod checks;
 mod generation;
@@ -366,6 +367,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
                 Ok(None) => {}
                 Err(e) => report.failed.push(error_chain(&InstallError::Residual(e))),
             }
+            refresh_answer_limits(store, m, req, &mut report);
         }
     }
     if req.dry_run {
@@ -387,6 +389,7 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
         let old = old.expect("a maps-only plan has an installed generation");
         let mut report =
             in_place::update_in_place(store, req, compiled, &old, (new_snapshot, ahead), report)?;
+        refresh_answer_limits(store, &old, req, &mut report);
         // Handed over, not dropped here: the caller decides when to free it.
         report.installed = Some(old);
         return Ok(report);
@@ -403,6 +406,26 @@ fn apply_rules(store: &Store, req: &ApplyRequest<'_>) -> Result<ApplyReport, Ins
     }
     result?;
     Ok(report)
+}
+
+/// [`answer_limits::refresh`] of the live generation, said in the report (a failure as
+/// a notice: the rules are installed, their answers limited as they were).
+fn refresh_answer_limits(
+    store: &Store,
+    m: &Manifest,
+    req: &ApplyRequest<'_>,
+    report: &mut ApplyReport,
+) {
+    match answer_limits::refresh(store, m, &req.compiled.metadata) {
+        Ok(Some(what)) => {
+            report.notices.push(what);
+            report.changed = true;
+        }
+        Ok(None) => {}
+        Err(e) => report.notices.push(format!(
+            "reject's answer limits could not be read again: {e}"
+        )),
+    }
 }
 
 /// The plan of `req` over the installed generation `old`, the file to install when it
