@@ -712,7 +712,7 @@ impl Compiled {
     ) -> Option<Compiled> {
         // Checked on the names alone: the file (megabytes at 100k rules) is copied only
         // when one changes, and once.
-        if !self.symbols_misfit(installed) {
+        if !crate::sema::symbols::misfit(&self.module, installed) {
             return None;
         }
         let mut fitted = self.clone();
@@ -734,12 +734,6 @@ impl Compiled {
             }
         }
         Some(fitted)
-    }
-
-    /// Whether some program's symbol is not the one [`Compiled::with_symbols_fitted`]
-    /// would give it.
-    pub fn symbols_misfit(&self, installed: &[(HookKind, String, String)]) -> bool {
-        !crate::sema::symbols::misfits(&self.module, installed).is_empty()
     }
 
     /// This file lowered as [`finish`] lowers it, when it was compiled fitted to an

@@ -267,35 +267,35 @@ fn settle_recovered(
         ),
         None => return Ok(Settled::Nothing),
     };
-    let (put, reason) = match namespace_gone(m) {
-        // Its name deleted, the namespace may live on in a process that holds it (a
-        // container's): the change still runs there, and is put back there.
-        true => match netns::find(netns::Identity {
+    // Its name deleted, the namespace may live on in a process that holds it (a
+    // container's): the change still runs there, and is put back there.
+    let holder = namespace_gone(m).then(|| {
+        netns::find(netns::Identity {
             ino: m.netns_ino,
             cookie: m.netns_cookie,
-        }) {
-            Some((entered, pid)) => {
-                let put =
-                    install_previous(store, name, m.netns.as_deref(), record.previous.as_ref());
-                drop(entered);
-                let held = format!(
-                    "{reason}; put back in the install's network namespace, whose name is gone and which PID {pid} keeps alive"
-                );
-                (put?, held)
-            }
-            None => {
-                let reason = format!(
-                    "{reason}; the install's network namespace is gone, and its hooks with it: nothing to put back there"
-                );
-                return end(
-                    &records,
-                    &mut record,
-                    reason,
-                    (Some(m.generation), recovered, None),
-                );
-            }
-        },
-        false => (put_back(store, name, m, record.previous.as_ref())?, reason),
+        })
+    });
+    let (put, reason) = match holder {
+        None => (put_back(store, name, m, record.previous.as_ref())?, reason),
+        Some(Some((entered, pid))) => {
+            let put = install_previous(store, name, m.netns.as_deref(), record.previous.as_ref());
+            drop(entered);
+            let held = format!(
+                "{reason}; put back in the install's network namespace, whose name is gone and which PID {pid} keeps alive"
+            );
+            (put?, held)
+        }
+        Some(None) => {
+            let reason = format!(
+                "{reason}; the install's network namespace is gone, and its hooks with it: nothing to put back there"
+            );
+            return end(
+                &records,
+                &mut record,
+                reason,
+                (Some(m.generation), recovered, None),
+            );
+        }
     };
     // The rollback's own recovery says again a leftover that is still there.
     add_recovered(recovered, &put.recovered);

@@ -127,15 +127,13 @@ fn fitted(module: &Module, installed: &[(HookKind, String, String)]) -> Vec<Stri
     out.into_iter().flatten().collect()
 }
 
-/// The symbols [`fit`] would change, each as (before, after), without changing any.
-pub fn misfits(module: &Module, installed: &[(HookKind, String, String)]) -> Vec<(String, String)> {
+/// Whether [`fit`] would change some symbol (read only: nothing is changed).
+pub fn misfit(module: &Module, installed: &[(HookKind, String, String)]) -> bool {
     let after = fitted(module, installed);
     names(module)
         .into_iter()
         .zip(after)
-        .filter(|((_, _, before), after)| before != after)
-        .map(|((_, _, before), after)| (before.to_string(), after))
-        .collect()
+        .any(|((_, _, before), after)| before != after)
 }
 
 /// Fits the symbols to an installed generation's ([`fitted`]). Returns the symbols it

@@ -21,8 +21,8 @@ pub const REASON: &str = "never matches: IPv4 packets reach the input hook reass
     fragment (-f)";
 
 /// The key iptables' `-f` is read with (`iptables/rule.rs`, which is read first and
-/// so cannot name this).
-const FRAGMENT: &str = "fragment";
+/// so cannot name this), and `transport_fragments`' "not a later fragment".
+pub(super) const FRAGMENT: &str = "fragment";
 
 /// Whether rule `id` is in an input base chain of an `ip` table.
 fn at_input(rs: &Ruleset, id: RuleId) -> bool {

@@ -15,13 +15,11 @@
 //! value of that field; every rule admits the packets it admitted, less the later
 //! fragments.
 
+use super::input_fragments::FRAGMENT;
 use crate::{
     features::Feature,
     model::{IpVersion, Key, Match, MatchKind, Rhs, Ruleset, Value},
 };
-
-/// The key iptables' `-f` is read with (`input_fragments`' too).
-const FRAGMENT: &str = "fragment";
 
 /// Replaces every transport test that admits every value by its protocol and "not a
 /// later fragment".

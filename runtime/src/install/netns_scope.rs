@@ -6,8 +6,10 @@
 //! install was applied in — the namespace its recorded path names now, if that is
 //! still the same namespace, or else the same namespace reached through a process
 //! that lives in it ([`Scope::Orphaned`], for looking and taking hooks off, never for
-//! attaching) — so nothing is attached in, read from or registered into a namespace
-//! that merely took the install's name or inode. A manifest of an older sockc that
+//! attaching; the one exception is outside this module: the rollback of an unconfirmed
+//! change, `confirmation::settle` in the CLI, puts the rules before it back through
+//! such a process, where the change still runs) — so nothing is attached in, read
+//! from or registered into a namespace that merely took the install's name or inode. A manifest of an older sockc that
 //! recorded only the inode is trusted in the namespace with that inode only while one
 //! of its hooks is attached there (a live namespace's inode is not reused); otherwise
 //! it is [`Scope::Unverified`] (for a named namespace: the calling thread's own, which

@@ -49,16 +49,17 @@ pub fn text_sha256(text: &str) -> String {
 }
 
 /// `--unattended`: when a change of the install to other rules than `src` is pending
-/// confirmation, nothing is applied; when its last change, whose rules were `src`, was rolled back unconfirmed,
-/// the rules before it are installed instead of `src`; the exit code then. `None`:
-/// apply `src`.
+/// confirmation, nothing is applied; when its last change, whose rules were `src`, was
+/// rolled back unconfirmed, the rules before it are installed instead of `src`; the
+/// exit code then. `None`: apply `src`.
 pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Option<ExitCode> {
     if !args.unattended || args.dry_run {
         return None;
     }
     let (store, name) = (&session.store, session.name.as_str());
     let record = store.pending().read(name).ok().flatten()?;
-    if record.state == PendingState::Pending && record.change_sha256 != text_sha256(src) {
+    let same_rules = record.change_sha256 == text_sha256(src);
+    if record.state == PendingState::Pending && !same_rules {
         // A change of other rules awaits its confirmation (`settle_and_say` ended an
         // expired one): the unattended apply (a boot unit's, a udev rule's on a new
         // interface) of the file it replaces would join it and put the old rules in its
@@ -72,7 +73,7 @@ pub fn unattended_instead(args: &ApplyArgs, session: &Session, src: &str) -> Opt
         return Some(ExitCode::SUCCESS);
     }
     let rolled = record.rolled_back.as_ref()?;
-    if record.state != PendingState::RolledBack || record.change_sha256 != text_sha256(src) {
+    if record.state != PendingState::RolledBack || !same_rules {
         return None;
     }
     let netns = session.netns_text();
