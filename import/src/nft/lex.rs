@@ -1,8 +1,10 @@
 //! nft text as tokens: words (anything up to a blank or one of `{}(),;`), quoted
 //! strings, those punctuation characters, and line ends; `#` comments are skipped.
 //!
-//! Invariant: every token knows its byte range; a string that is not closed before the
-//! line ends is an error at its opening quote.
+//! Invariant: every token knows its byte range; a string runs to the next quote, line
+//! breaks included (nft's scanner reads `"[^"]*"`, and `nft list ruleset` prints a
+//! comment's line breaks as they are), and one that is not closed before the text ends
+//! is an error at its opening quote.
 
 /// A token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +56,10 @@ pub fn tokens(text: &str) -> Result<Vec<Tok>, usize> {
             b'"' => {
                 let start = i;
                 i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                while i < b.len() && b[i] != b'"' {
                     i += 1;
                 }
-                if i >= b.len() || b[i] != b'"' {
+                if i >= b.len() {
                     return Err(start);
                 }
                 out.push(Tok {
@@ -157,6 +159,10 @@ mod tests {
         assert_eq!(t[1].kind, Kind::Str);
         assert_eq!((t[1].start, t[1].end), (8, 16));
         assert_eq!(tokens("comment \"open\nx"), Err(8));
+        // A line break inside a string is part of it (nft prints a comment's as is).
+        let t = tokens("accept comment \"a\nb\"\ndrop").unwrap();
+        let texts: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["accept", "comment", "a\nb", "\n", "drop"]);
         let t = tokens("ip6 saddr fe80::/10 icmpv6 type . icmpv6 code { a . b }").unwrap();
         assert!(t.iter().any(|x| x.text == "fe80::/10") && t.iter().any(|x| x.text == "."));
     }
