@@ -494,6 +494,7 @@ pub fn read_told(
         Format::NftJson => nft::json::read(text),
     }
     .map_err(ImportError::Syntax)?;
+    rs.mark_bits_read = residual::mark::bits_tested(&rs);
     semantics::runtime_sets::mark(&mut rs);
     semantics::written_marks::mark(&mut rs);
     semantics::transport_fragments::guard(&mut rs);

@@ -179,6 +179,10 @@ pub struct Ruleset {
     pub sets: Vec<NamedSet>,
     /// Things the reader noticed that belong to no rule (objects skipped, ...).
     pub notes: Vec<String>,
+    /// The packet-mark bits the rules' matches read, as the reader read them (before
+    /// `semantics::written_marks` makes some of those tests opaque): the residual's
+    /// mark bit is none of them (`residual::mark`).
+    pub mark_bits_read: u32,
 }
 
 /// One rule as written.

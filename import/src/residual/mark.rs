@@ -7,11 +7,15 @@
 //! sets the mark from something other than a number or another mark counts as
 //! setting every bit — so when the residual runs, the bit is clear unless the
 //! residual itself set it (and what else on the host marks packets is documented, not
-//! guessed). The highest free bit is taken, from bit 31 down to [`LOWEST_BIT`] (the
-//! bits sockc's mark test keeps exactly): other software allocates marks from the low
-//! bits up (kube-proxy 0x4000 and 0x8000, WireGuard's 0xca6c).
+//! guessed); and one no rule tests — a mark test's mask, or the bits of the values it
+//! compares the whole mark with — as the residual clears the bit before the rules
+//! read the mark (`-m mark --mark 0x80000000/0x80000000 -j DROP` never matched once
+//! bit 31 was taken). The highest free bit is taken, from bit 31 down to
+//! [`LOWEST_BIT`] (the bits sockc's mark test keeps exactly): other software
+//! allocates marks from the low bits up (kube-proxy 0x4000 and 0x8000, WireGuard's
+//! 0xca6c).
 
-use crate::model::{Effect, Ruleset, Verdict};
+use crate::model::{Effect, Key, Match, MatchKind, Rhs, Ruleset, Value, Verdict};
 
 /// The lowest bit the residual may take: sockc's narrow mark test keeps a one-bit
 /// mask exactly only when at most 8 bits lie above it (`syntax::mark::MAX_INTERVALS`).
@@ -20,7 +24,7 @@ pub const LOWEST_BIT: u32 = 23;
 /// The bit to use (a `u32` with one bit set), or `None` when every bit from
 /// [`LOWEST_BIT`] up may be set.
 pub fn choose(rs: &Ruleset) -> Option<u32> {
-    let used = bits_set(rs);
+    let used = bits_set(rs) | rs.mark_bits_read;
     (LOWEST_BIT..32)
         .rev()
         .map(|b| 1u32 << b)
@@ -46,6 +50,87 @@ pub fn bits_set(rs: &Ruleset) -> u32 {
     used
 }
 
+/// The packet-mark bits the ruleset's matches may look for set: a test of the mark
+/// (`-m mark`, `meta mark`) that some of its marks pass only with the bit set, or,
+/// negated, that reads the bit at all (every bit for a set of marks or a mark test the
+/// import does not interpret). The residual clears its bit before the rules read the
+/// mark, so a packet that comes with it (a socket's `SO_MARK`) is read as without it:
+/// a test that wants the bit clear sees it clear, as docs/import.md says; a test that
+/// wants it set would never match. Read as the reader made them, before any test is
+/// made opaque ([`crate::model::Ruleset::mark_bits_read`]).
+pub fn bits_tested(rs: &Ruleset) -> u32 {
+    rs.rules
+        .iter()
+        .flat_map(|r| &r.matches)
+        .fold(0, |bits, m| bits | match_bits(m))
+}
+
+fn match_bits(m: &Match) -> u32 {
+    match &m.kind {
+        MatchKind::Test { keys, rhs } => match keys.iter().position(|k| *k == Key::Mark) {
+            None => 0,
+            Some(at) => rhs_bits(rhs, at, m.negated),
+        },
+        MatchKind::Any(alternatives) => alternatives
+            .iter()
+            .flatten()
+            .fold(0, |b, m| b | match_bits(m)),
+        // A `fib` lookup keyed by the mark reads it whole, as routing does: a packet
+        // that comes with the bit is looked up without it, the documented `SO_MARK`
+        // case.
+        MatchKind::Opaque { key, .. }
+            if key.to_ascii_lowercase().contains("mark") && !key.contains("fib") =>
+        {
+            let lower = key.to_ascii_lowercase();
+            let connmark_only = lower.contains("connmark") || lower.contains("ct mark");
+            match numbers(&lower).into_iter().reduce(|a, b| a | b) {
+                _ if connmark_only && !lower.contains("meta mark") => 0,
+                Some(n) if n != 0 && !m.negated => n,
+                _ => u32::MAX,
+            }
+        }
+        MatchKind::Opaque { .. } | MatchKind::Cgroup(_) => 0,
+    }
+}
+
+/// The mark bits a test of `rhs` may look for set (`negated`: may read at all), the
+/// mark being key `at` of its keys.
+fn rhs_bits(rhs: &Rhs, at: usize, negated: bool) -> u32 {
+    let low = |v: u128| u32::try_from(v).unwrap_or(u32::MAX);
+    match rhs {
+        Rhs::Masked { mask, .. } if negated => low(*mask),
+        Rhs::Masked { mask, value } => low(*mask & *value),
+        Rhs::AnyBit(mask) => low(*mask),
+        Rhs::Elements(elements) => elements.iter().fold(0, |bits, e| {
+            bits | match e.get(at) {
+                Some(Value::Range(lo, hi)) => range_bits(low(*lo), low(*hi), negated),
+                _ => u32::MAX,
+            }
+        }),
+        Rhs::Set(_) => u32::MAX,
+    }
+}
+
+/// The bits a test of the range `lo..=hi` may look for set: those some mark of it has
+/// and the range does not leave free (a range of aligned blocks of 2^k marks, as the
+/// reader writes `V/M`, leaves the k lowest free: `0x80000000/0x80000000` is
+/// `0x80000000..=0xffffffff`, which looks for bit 31 alone); `negated`, every bit it
+/// does not leave free.
+fn range_bits(lo: u32, hi: u32, negated: bool) -> u32 {
+    let k = lo.trailing_zeros().min(hi.trailing_ones());
+    let free = u32::MAX.checked_shr(32 - k).unwrap_or(0);
+    let some_set = (0..32).filter(|&b| negated || some_mark_has(lo, hi, b));
+    some_set.fold(0, |bits, b| bits | 1 << b) & !free
+}
+
+/// Whether some mark of `lo..=hi` has bit `b` set: `lo` has, or the least number above
+/// it that has (its bits below `b` cleared) is within the range.
+fn some_mark_has(lo: u32, hi: u32, b: u32) -> bool {
+    let bit = 1u64 << b;
+    let (lo, hi) = (u64::from(lo), u64::from(hi));
+    lo & bit != 0 || ((lo & !(2 * bit - 1)) | bit) <= hi
+}
+
 /// The bits one statement's text may set: none unless it names a mark; the numbers it
 /// holds when it has some (every bit up to the largest of them when the value is
 /// computed: a hash, a counter, a map); every bit when it sets a mark from something
@@ -62,19 +147,18 @@ fn bits_of(text: &str) -> u32 {
     }
     let numbers = numbers(&lower);
     if numbers.is_empty() {
-        let copies = [
-            "restore-mark",
-            "save-mark",
-            "ct mark",
-            "meta mark",
-            "\"mark\"",
-        ];
-        let setter = lower.contains("set") || lower.contains("mark ");
-        return if !setter || copies.iter().any(|c| lower.contains(c)) {
-            0
-        } else {
-            u32::MAX
+        // nft's `meta mark set X` / `ct mark set X`: a copy only when X is the other
+        // mark itself (`meta mark set tcp sequence` sets any bit); iptables' copies
+        // name no number and no `set` value.
+        let value = lower.split(" set ").nth(1).map(str::trim);
+        let copy = match value {
+            Some(v) => ["ct mark", "meta mark", "mark"].contains(&v),
+            None => ["restore-mark", "save-mark", "\"mark\""]
+                .iter()
+                .any(|c| lower.contains(c)),
         };
+        let setter = lower.contains("set") || lower.contains("mark ");
+        return if !setter || copy { 0 } else { u32::MAX };
     }
     // A value computed at run time (a hash or a counter modulo N, a map) may be any
     // number up to the largest one named.
@@ -133,9 +217,20 @@ mod tests {
         assert_eq!(bits_of("meta mark set 0xffff"), 0xffff);
         assert_eq!(bits_of("-j CONNMARK --restore-mark"), 0);
         assert_eq!(bits_of("meta mark set ct mark"), 0);
+        assert_eq!(bits_of("ct mark set meta mark"), 0);
+        assert_eq!(bits_of("meta mark set tcp sequence"), u32::MAX);
+        assert_eq!(bits_of("ct mark set tcp sequence"), u32::MAX);
         assert_eq!(bits_of("meta mark set jhash ip saddr mod 4"), 7);
         assert_eq!(bits_of("meta mark set symhash mod 2 map { 0 : 1 }"), 3);
         assert_eq!(bits_of("counter"), 0);
+        assert_eq!(range_bits(0x8000_0000, u32::MAX, false), 0x8000_0000);
+        assert_eq!(range_bits(4, 7, false), 4);
+        assert_eq!(range_bits(0x100_0000, 0x1ff_ffff, false), 0x100_0000);
+        assert_eq!(range_bits(0x100_0000, 0x1ff_ffff, true), 0xff00_0000);
+        assert_eq!(range_bits(0x10, 0x10, false), 0x10);
+        assert_eq!(range_bits(0x10, 0x10, true), u32::MAX);
+        assert_eq!(range_bits(1, 3, false), 3);
+        assert_eq!(range_bits(0, u32::MAX, false), 0);
         assert_eq!(bits_of("meta mark set 0xff800000"), 0xff80_0000);
         assert_eq!(
             bits_of("-j TPROXY --on-port 1 --tproxy-mark 0x80000000/0x80000000"),
