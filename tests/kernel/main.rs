@@ -24,3 +24,4 @@ mod netfilter_limits;
 mod program_names;
 mod programs;
 mod reject_limits;
+mod unreachable;

@@ -13,9 +13,15 @@
 //! starts, and [`Code::srcloc_at`] answers for any slot, so a check that finds a fault
 //! in the finished code names the rule it came from.
 //!
+//! Code no path reaches is left out before the layout (the verifier refuses a program
+//! with an instruction it cannot reach, "unreachable insn"): a rule that always
+//! decides leaves the rules and default after it unreachable, and one that never
+//! matches the jump over its action's code.
+//!
 //! Post-invariant of `finish`: every jump lands on the first slot of an instruction
-//! (never inside an `ld_imm64`), every label used was bound, and the source ranges
-//! are sorted, disjoint, and cover exactly the slots emitted under a location.
+//! (never inside an `ld_imm64`), every label used was bound, every instruction is
+//! reached from the first, and the source ranges are sorted, disjoint, and cover
+//! exactly the slots emitted under a location.
 
 use super::insn::{Cond, Insn, Reg};
 
@@ -369,7 +375,19 @@ impl CodeBuffer {
     /// Lays the code out (each branch short or long, see the module docs), encodes it,
     /// and maps every recorded item (relocations, notes, socket slots, cookies, source
     /// locations) to its slot.
-    pub fn finish(self) -> Result<Code, BufferError> {
+    pub fn finish(mut self) -> Result<Code, BufferError> {
+        self.prune_unreachable()?;
+        self.laid_out()
+    }
+
+    /// [`CodeBuffer::finish`] keeping every item: a test of the layout alone.
+    #[cfg(test)]
+    fn finish_unpruned(self) -> Result<Code, BufferError> {
+        self.laid_out()
+    }
+
+    /// The items laid out and encoded, as they are.
+    fn laid_out(self) -> Result<Code, BufferError> {
         for it in &self.items {
             if let Item::Branch { target, .. } | Item::Goto(target) = it {
                 self.target_item(*target)?;
@@ -417,6 +435,74 @@ impl CodeBuffer {
             .filter(|&(a, b, _)| a < b)
             .collect();
         Ok(code)
+    }
+
+    /// Leaves out the items no path from the first reaches, and moves every record of
+    /// an item (labels, notes, source locations, relocated slots) to its new place; a
+    /// record of an item left out goes with it, but a note or a location moves to the
+    /// next item kept.
+    fn prune_unreachable(&mut self) -> Result<(), BufferError> {
+        let reached = self.reached()?;
+        if reached.iter().all(|&r| r) {
+            return Ok(());
+        }
+        // new[i]: the place of item i among those kept (of the next kept, when left out).
+        let mut new = Vec::with_capacity(reached.len() + 1);
+        let mut kept = 0;
+        for &r in &reached {
+            new.push(kept);
+            kept += usize::from(r);
+        }
+        new.push(kept);
+        let items = std::mem::take(&mut self.items);
+        self.items = items
+            .into_iter()
+            .zip(&reached)
+            .filter_map(|(it, &r)| r.then_some(it))
+            .collect();
+        for l in self.labels.iter_mut().flatten() {
+            *l = new[*l];
+        }
+        let moved = |list: &mut Vec<usize>| {
+            list.retain(|&i| reached[i]);
+            list.iter_mut().for_each(|i| *i = new[*i]);
+        };
+        moved(&mut self.acquires);
+        moved(&mut self.releases);
+        self.slots.retain(|&(i, _)| reached[i]);
+        self.slots.iter_mut().for_each(|(i, _)| *i = new[*i]);
+        self.netns.retain(|&(i, _)| reached[i]);
+        self.netns.iter_mut().for_each(|(i, _)| *i = new[*i]);
+        self.kernel_refs.retain(|(i, _)| reached[*i]);
+        self.kernel_refs.iter_mut().for_each(|(i, _)| *i = new[*i]);
+        self.notes.iter_mut().for_each(|(i, _)| *i = new[*i]);
+        self.srclocs.iter_mut().for_each(|(i, _)| *i = new[*i]);
+        Ok(())
+    }
+
+    /// Which items a path from the first reaches: an item is followed by the next one
+    /// unless it is a `goto` or an `exit`, and a branch also by its target.
+    fn reached(&self) -> Result<Vec<bool>, BufferError> {
+        let mut reached = vec![false; self.items.len()];
+        let mut work = vec![0usize];
+        while let Some(i) = work.pop() {
+            if i >= self.items.len() || reached[i] {
+                continue;
+            }
+            reached[i] = true;
+            match &self.items[i] {
+                Item::Goto(t) => work.push(self.target_item(*t)?),
+                Item::Branch { target, .. } => {
+                    work.push(self.target_item(*target)?);
+                    work.push(i + 1);
+                }
+                Item::Insn(insn)
+                    if insn.class() == super::insn::op::JMP
+                        && insn.code & 0xf0 == super::insn::op::EXIT => {}
+                Item::Insn(_) | Item::LdMap { .. } => work.push(i + 1),
+            }
+        }
+        Ok(reached)
     }
 
     /// The item a label is bound to.
@@ -548,6 +634,37 @@ mod tests {
         (pc as i64 + 1 + off) as usize
     }
 
+    /// Items no path reaches are left out (the verifier refuses "unreachable insn"),
+    /// and what was recorded of the items after them moves with them: a branch
+    /// target, a map relocation, a source location.
+    #[test]
+    fn code_no_path_reaches_is_left_out() {
+        let mut b = CodeBuffer::new();
+        let end = b.new_label();
+        let dead_target = b.new_label();
+        b.set_srcloc(Some(SrcLoc::Rule(0)));
+        b.emit(Insn::mov64_imm(Reg::R0, 2));
+        b.goto(end);
+        // Never reached: a rule's test and action after an unconditional goto.
+        b.set_srcloc(Some(SrcLoc::Rule(1)));
+        b.branch_imm(Cond::Eq, Reg::R0, 1, dead_target);
+        b.emit(Insn::mov64_imm(Reg::R0, 1));
+        b.bind(dead_target);
+        b.emit(Insn::exit());
+        b.set_srcloc(Some(SrcLoc::Default));
+        b.bind(end);
+        b.ld_map(Reg::R1, "m");
+        b.emit(Insn::exit());
+        let c = b.finish().unwrap();
+        // mov, goto (to the next slot), ld_imm64 (2 slots), exit.
+        assert_eq!(c.insns.len(), 5, "{:?}", c.insns);
+        assert_eq!(dest(&c.insns, 1), 2);
+        assert_eq!(c.map_relocs, [(2, "m".to_string())]);
+        assert_eq!(c.srcloc_at(0), Some(SrcLoc::Rule(0)));
+        assert_eq!(c.srcloc_at(2), Some(SrcLoc::Default));
+        assert!(c.srclocs.iter().all(|&(_, _, l)| l != SrcLoc::Rule(1)));
+    }
+
     #[test]
     fn short_branches_resolve_forward_and_backward() {
         let mut b = CodeBuffer::new();
@@ -579,7 +696,8 @@ mod tests {
         }
         b.bind(far);
         b.emit(Insn::exit());
-        let c = b.finish().unwrap();
+        // The filler after the `goto` is reached by nothing: kept for the layout.
+        let c = b.finish_unpruned().unwrap();
         let exit_at = c.insns.len() - 1;
         // jne becomes jeq +1; gotol
         assert_eq!(c.insns[0].code, op::JMP | op::JEQ | op::K);
