@@ -177,8 +177,8 @@ fn class_of(classes: &mut Vec<(Action, bool)>, r: &Rule) -> u16 {
 
 /// A rule in the index, with what a quick test needs so that most candidates are
 /// ruled out without looking at the rule. For a *plain* rule (literal prefixes or
-/// `*`, at most one range per port match, no TCP flags, no ICMP fields, not the
-/// empty match) it is the whole rule apart from its addresses, which the index
+/// `*`, at most one range per port match, no TCP flags, no ICMP fields, not `frag`,
+/// not the empty match) it is the whole rule apart from its addresses, which the index
 /// itself compares exactly (a plain rule's keys are its addresses).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Entry {
@@ -215,6 +215,7 @@ impl Entry {
             && s.sport.is_none_or(|r| r.len() == 1)
             && s.dport.is_none_or(|r| r.len() == 1)
             && s.flags.is_none()
+            && !s.frag
             && !s.needs_icmp();
         Entry {
             rule,

@@ -71,6 +71,23 @@ fn partial_overlap_is_no_anomaly() {
     assert_eq!(lint("", body), []);
 }
 
+/// A `frag` rule covers only fragments: it shadows no rule that matches whole packets,
+/// and none that it decides the same as makes that one redundant (before, its
+/// protocol, ports and addresses were taken as the whole rule: `drop frag` "shadowed"
+/// `drop udp`, whose removal changes the verdict of every unfragmented datagram).
+#[test]
+fn a_frag_rule_covers_only_fragments() {
+    let body = "drop frag\ndrop udp\ndrop tcp\ndefault allow\n";
+    assert_eq!(lint("", body), []);
+    let body = "drop tcp\ndrop udp\ndrop frag\ndefault allow\n";
+    assert_eq!(lint("", body), []);
+    let body = "drop frag\ndrop ttl < 2\ndrop ip6 proto 0\ndefault allow\n";
+    assert_eq!(lint("", body), []);
+    // A fragment rule after a wider one is still shadowed by it.
+    let body = "drop udp\ndrop udp frag\nallow tcp\ndefault drop\n";
+    assert!(lint("", body).contains(&(SHADOWED, 3, 2)));
+}
+
 /// Only the shadowed findings of [`lint`].
 fn shadows(sets: &str, body: &str) -> Vec<(&'static str, usize, usize)> {
     let mut all = lint(sets, body);
