@@ -46,6 +46,7 @@ mod frames;
 mod import_cgroup;
 mod import_ext6;
 mod import_fragments;
+mod import_residual_only;
 mod in_place;
 mod limit;
 mod netfilter;

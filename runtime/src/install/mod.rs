@@ -111,7 +111,7 @@ pub enum InstallError {
         other: String,
         generation: u64,
     },
-    #[error("the file has no hook blocks: applying it would detach every hook of `{name}`; `sockc flush --name {name}` removes an install, --allow-empty applies an empty rule set anyway")]
+    #[error("the file has no hook blocks and no residual: applying it would detach every hook of `{name}`; `sockc flush --name {name}` removes an install, --allow-empty applies an empty rule set anyway")]
     Empty { name: String },
     #[error("write the object")]
     Object(#[source] ObjError),

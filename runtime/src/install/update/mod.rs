@@ -531,7 +531,9 @@ fn read_installed(
     if let Some(r) = &old {
         checks::check_same_netns(&r.manifest, req, here)?;
     }
-    if req.compiled.programs.is_empty() && !req.allow_empty {
+    // A file of a residual alone (an import whose every rule netfilter keeps) holds
+    // rules: it is not empty.
+    if req.compiled.programs.is_empty() && req.residual.is_none() && !req.allow_empty {
         return Err(InstallError::Empty {
             name: req.name.to_string(),
         });
