@@ -103,6 +103,10 @@ fn print(name: &str, f: &Flushed, as_json: bool) {
         }));
         return;
     }
+    // `-q`: the "ok" line goes; what went wrong above still says so.
+    if quiet() {
+        return;
+    }
     match &f.manifest {
         Some(m) => outln!(
             "{name}: flushed generation {} ({} hooks detached)",

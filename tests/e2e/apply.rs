@@ -702,8 +702,9 @@ fn removed_hooks_and_flush_detach_even_while_another_process_holds_the_link() {
         &[(9001, false), (9002, true), (9003, true)],
     );
 
-    // Flush: nothing may stay attached.
-    sockc(&["flush", "--name", &lab.name]).ok();
+    // Flush: nothing may stay attached. With -q, nothing is printed on success.
+    let out = sockc(&["flush", "-q", "--name", &lab.name]).ok();
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out}");
     let link = lab.link_a();
     assert!(
         !link.contains("xdp"),
