@@ -254,6 +254,8 @@ catalogue! {
     BadVerdict = "sockc::bad-verdict", Rules, Error;
     /// Two blocks for the same hook and attach point.
     DuplicateHook = "sockc::duplicate-hook", Rules, Error;
+    /// More hook blocks than one file may hold (`sema::MAX_BLOCKS`).
+    TooManyBlocks = "sockc::too-many-blocks", Rules, Error;
     /// A hook that cannot be compiled yet.
     Unsupported = "sockc::unsupported", Rules, Error;
     /// An action the hook does not have.

@@ -118,7 +118,15 @@ pub(crate) struct Checker<'a> {
     pub counter: u32,
     /// Each hook and attach point's first block head.
     pub seen_hooks: HashMap<(HookKind, String), Span>,
+    /// Hook blocks begun, refused ones included ([`MAX_BLOCKS`]).
+    pub blocks_begun: usize,
 }
+
+/// Most hook blocks one file may hold. Each block is a program, compiled and then
+/// loaded and attached: a 2.5 MB file of 80,000 one-line blocks took 45 s and 2 GB to
+/// check, where no host attaches that many programs from one file. Blocks past it are
+/// refused, once, and not compiled.
+pub const MAX_BLOCKS: usize = 4096;
 
 /// Checks a parsed file. The module is `Some` only when no error was found. The AST
 /// is consumed as it is read: each rule's is freed once its IR is made, so the two
@@ -166,6 +174,7 @@ impl<'a> Checker<'a> {
             answers_seen: Default::default(),
             counter: 0,
             seen_hooks: HashMap::new(),
+            blocks_begun: 0,
         }
     }
 
@@ -273,6 +282,10 @@ impl Checker<'_> {
     /// for about `stmts` rules.
     pub(crate) fn begin_block(&mut self, head: &HookHead, head_span: Span, stmts: usize) -> Block {
         let kind = HookKind::of(head);
+        self.blocks_begun += 1;
+        if self.blocks_begun > MAX_BLOCKS {
+            return self.refused_block(kind, head_span);
+        }
         let attach_to = match head {
             HookHead::Xdp { iface } | HookHead::Tc { iface, .. } => iface.clone(),
             HookHead::Sockmap { cgroup, .. }
@@ -309,6 +322,33 @@ impl Checker<'_> {
             default: None,
             default_log: None,
             broken_default: false,
+            refused: false,
+        }
+    }
+
+    /// A block past [`MAX_BLOCKS`]: said once (at the first), its statements dropped
+    /// as they are read, no program made.
+    fn refused_block(&mut self, kind: HookKind, head_span: Span) -> Block {
+        if self.blocks_begun == MAX_BLOCKS + 1 {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::TooManyBlocks,
+                    format!("more than {MAX_BLOCKS} hook blocks in one file"),
+                )
+                .label(head_span, format!("block number {}", MAX_BLOCKS + 1))
+                .help("merge blocks of one hook, or split the file between installs"),
+            );
+        }
+        Block {
+            kind,
+            attach_to: String::new(),
+            head_span,
+            rules: Vec::new(),
+            probes: frames::Probes::default(),
+            default: None,
+            default_log: None,
+            broken_default: false,
+            refused: true,
         }
     }
 
@@ -316,6 +356,9 @@ impl Checker<'_> {
     /// One statement of block `b`; a rule's match list is left in `spare`, emptied,
     /// for the scanner to fill again ([`crate::syntax::Sink::stmt`]).
     pub(crate) fn block_stmt(&mut self, b: &mut Block, stmt: Stmt, spare: &mut Vec<ast::Match>) {
+        if b.refused {
+            return;
+        }
         let spec = b.kind.block_spec();
         match stmt {
             Stmt::Default(v, sp, log) => {
@@ -356,6 +399,9 @@ impl Checker<'_> {
     /// Block `b` ends at `span` (`closed`: its `}` came): one `default`, and its program
     /// (and its IPv6 twin) into the module.
     pub(crate) fn end_block(&mut self, b: Block, span: Span, closed: bool) {
+        if b.refused {
+            return;
+        }
         let spec = b.kind.block_spec();
         // A block cut short, or whose `default` did not parse, was reported already.
         if b.default.is_none() && (b.broken_default || !closed) {
@@ -610,6 +656,8 @@ pub(crate) struct Block {
     default: Option<(ast::Verdict, Span)>,
     default_log: Option<(Option<u32>, Span)>,
     broken_default: bool,
+    /// Past [`MAX_BLOCKS`]: its statements are dropped.
+    refused: bool,
 }
 
 #[cfg(test)]

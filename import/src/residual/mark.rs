@@ -83,13 +83,30 @@ fn match_bits(m: &Match) -> u32 {
         {
             let lower = key.to_ascii_lowercase();
             let connmark_only = lower.contains("connmark") || lower.contains("ct mark");
+            if connmark_only && !lower.contains("meta mark") {
+                return 0;
+            }
+            // `--mark V/M` (a mask of many blocks the reader leaves opaque): the test
+            // is `(mark & M) == V`, as a masked test reads it.
+            if let Some((value, mask)) = value_and_mask(&lower) {
+                return if m.negated { mask } else { value & mask };
+            }
             match numbers(&lower).into_iter().reduce(|a, b| a | b) {
-                _ if connmark_only && !lower.contains("meta mark") => 0,
                 Some(n) if n != 0 && !m.negated => n,
                 _ => u32::MAX,
             }
         }
         MatchKind::Opaque { .. } | MatchKind::Cgroup(_) => 0,
+    }
+}
+
+/// The value and mask of the first `V/M` word of `text`, when both are numbers.
+fn value_and_mask(text: &str) -> Option<(u32, u32)> {
+    let word = text.split_whitespace().find(|w| w.contains('/'))?;
+    let (v, m) = word.split_once('/')?;
+    match (numbers(v).as_slice(), numbers(m).as_slice()) {
+        ([v], [m]) => Some((*v, *m)),
+        _ => None,
     }
 }
 
@@ -101,34 +118,79 @@ fn rhs_bits(rhs: &Rhs, at: usize, negated: bool) -> u32 {
         Rhs::Masked { mask, .. } if negated => low(*mask),
         Rhs::Masked { mask, value } => low(*mask & *value),
         Rhs::AnyBit(mask) => low(*mask),
-        Rhs::Elements(elements) => elements.iter().fold(0, |bits, e| {
-            bits | match e.get(at) {
-                Some(Value::Range(lo, hi)) => range_bits(low(*lo), low(*hi), negated),
-                _ => u32::MAX,
-            }
-        }),
+        Rhs::Elements(elements) => {
+            let marks: Option<Vec<(u64, u64)>> = elements
+                .iter()
+                .map(|e| match (e.len(), e.get(at)) {
+                    (1, Some(Value::Range(lo, hi))) => Some((low(*lo).into(), low(*hi).into())),
+                    _ => None,
+                })
+                .collect();
+            // A concatenation's marks go with other keys: every bit.
+            marks.map_or(u32::MAX, |m| interval_bits(&merged(m), negated))
+        }
         Rhs::Set(_) => u32::MAX,
     }
 }
 
-/// The bits a test of the range `lo..=hi` may look for set: those some mark of it has
-/// and the range does not leave free (a range of aligned blocks of 2^k marks, as the
-/// reader writes `V/M`, leaves the k lowest free: `0x80000000/0x80000000` is
-/// `0x80000000..=0xffffffff`, which looks for bit 31 alone); `negated`, every bit it
-/// does not leave free.
-fn range_bits(lo: u32, hi: u32, negated: bool) -> u32 {
-    let k = lo.trailing_zeros().min(hi.trailing_ones());
-    let free = u32::MAX.checked_shr(32 - k).unwrap_or(0);
-    let some_set = (0..32).filter(|&b| negated || some_mark_has(lo, hi, b));
-    some_set.fold(0, |bits, b| bits | 1 << b) & !free
+/// The candidate bits (from [`LOWEST_BIT`] up) a test admitting the marks `set`
+/// (sorted, disjoint ranges) may look for set: some admitted mark has the bit and
+/// is no longer admitted with it cleared; `negated` (the test admits the others),
+/// also some refused mark with the bit clear that is admitted with it set. Exact over
+/// the ranges: `0x4000/0x4000`, which the reader writes as 2^18 blocks, reads bit 14
+/// alone; `0x80000000/0x80000000` reads bit 31.
+fn interval_bits(set: &[(u64, u64)], negated: bool) -> u32 {
+    (LOWEST_BIT..32).fold(0, |bits, b| {
+        let bit = 1u64 << b;
+        // The admitted marks with the bit, cleared; the admitted marks without it.
+        let with = halves(set, bit, true);
+        let without = halves(set, bit, false);
+        let lost = !covers(&without, &with);
+        let gained = negated && !covers(&with, &without);
+        bits | u32::from(lost || gained) << b
+    })
 }
 
-/// Whether some mark of `lo..=hi` has bit `b` set: `lo` has, or the least number above
-/// it that has (its bits below `b` cleared) is within the range.
-fn some_mark_has(lo: u32, hi: u32, b: u32) -> bool {
-    let bit = 1u64 << b;
-    let (lo, hi) = (u64::from(lo), u64::from(hi));
-    lo & bit != 0 || ((lo & !(2 * bit - 1)) | bit) <= hi
+/// The marks of `set` whose bit `bit` is `on`, that bit cleared.
+fn halves(set: &[(u64, u64)], bit: u64, on: bool) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for &(lo, hi) in set {
+        // Periods of 2 * bit: the lower half has the bit clear, the upper set.
+        let mut start = lo - lo % (2 * bit);
+        while start <= hi {
+            let (a, b) = match on {
+                true => (start + bit, start + 2 * bit - 1),
+                false => (start, start + bit - 1),
+            };
+            let (a, b) = (a.max(lo), b.min(hi));
+            if a <= b {
+                out.push(if on { (a - bit, b - bit) } else { (a, b) });
+            }
+            start += 2 * bit;
+        }
+    }
+    merged(out)
+}
+
+/// `ranges` sorted, overlapping and touching ones joined.
+fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// Whether the merged ranges `outer` hold every value of the merged ranges `inner`.
+fn covers(outer: &[(u64, u64)], inner: &[(u64, u64)]) -> bool {
+    inner.iter().all(|&(lo, hi)| {
+        let i = outer.partition_point(|&(_, h)| h < lo);
+        outer.get(i).is_some_and(|&(a, b)| a <= lo && hi <= b)
+    })
 }
 
 /// The bits one statement's text may set: none unless it names a mark; the numbers it
@@ -223,14 +285,30 @@ mod tests {
         assert_eq!(bits_of("meta mark set jhash ip saddr mod 4"), 7);
         assert_eq!(bits_of("meta mark set symhash mod 2 map { 0 : 1 }"), 3);
         assert_eq!(bits_of("counter"), 0);
-        assert_eq!(range_bits(0x8000_0000, u32::MAX, false), 0x8000_0000);
-        assert_eq!(range_bits(4, 7, false), 4);
-        assert_eq!(range_bits(0x100_0000, 0x1ff_ffff, false), 0x100_0000);
-        assert_eq!(range_bits(0x100_0000, 0x1ff_ffff, true), 0xff00_0000);
-        assert_eq!(range_bits(0x10, 0x10, false), 0x10);
-        assert_eq!(range_bits(0x10, 0x10, true), u32::MAX);
-        assert_eq!(range_bits(1, 3, false), 3);
-        assert_eq!(range_bits(0, u32::MAX, false), 0);
+        let bits =
+            |ranges: &[(u64, u64)], negated| interval_bits(&merged(ranges.to_vec()), negated);
+        assert_eq!(bits(&[(0x8000_0000, 0xffff_ffff)], false), 0x8000_0000);
+        assert_eq!(bits(&[(0x8000_0000, 0xffff_ffff)], true), 0x8000_0000);
+        // 0x4000/0x4000 as the reader writes it: every block of 2^14 with bit 14 set.
+        let low: Vec<(u64, u64)> = (0..1u64 << 17)
+            .map(|k| (k << 15 | 0x4000, k << 15 | 0x7fff))
+            .collect();
+        assert_eq!(bits(&low, false), 0);
+        assert_eq!(bits(&low, true), 0);
+        // 0x1000000/0xff000000: bits 25-31 must be clear (looked for clear only).
+        assert_eq!(bits(&[(0x100_0000, 0x1ff_ffff)], false), 0x100_0000);
+        assert_eq!(
+            bits(&[(0x100_0000, 0x1ff_ffff)], true),
+            0xff00_0000 & !0x7f_ffff
+        );
+        assert_eq!(bits(&[(0x10, 0x10)], false), 0);
+        assert_eq!(bits(&[(0x10, 0x10)], true), 0xff80_0000);
+        assert_eq!(bits(&[(0, u64::from(u32::MAX))], false), 0);
+        assert_eq!(
+            value_and_mask("-m mark --mark 0x4000/0x4000"),
+            Some((0x4000, 0x4000))
+        );
+        assert_eq!(value_and_mask("-m mark --mark 0x4000"), None);
         assert_eq!(bits_of("meta mark set 0xff800000"), 0xff80_0000);
         assert_eq!(
             bits_of("-j TPROXY --on-port 1 --tproxy-mark 0x80000000/0x80000000"),
