@@ -463,18 +463,12 @@ impl CodeBuffer {
         for l in self.labels.iter_mut().flatten() {
             *l = new[*l];
         }
-        let moved = |list: &mut Vec<usize>| {
-            list.retain(|&i| reached[i]);
-            list.iter_mut().for_each(|i| *i = new[*i]);
-        };
-        moved(&mut self.acquires);
-        moved(&mut self.releases);
-        self.slots.retain(|&(i, _)| reached[i]);
-        self.slots.iter_mut().for_each(|(i, _)| *i = new[*i]);
-        self.netns.retain(|&(i, _)| reached[i]);
-        self.netns.iter_mut().for_each(|(i, _)| *i = new[*i]);
-        self.kernel_refs.retain(|(i, _)| reached[*i]);
-        self.kernel_refs.iter_mut().for_each(|(i, _)| *i = new[*i]);
+        let (reached, new) = (&reached, &new);
+        kept_moved(&mut self.acquires, |i| i, reached, new);
+        kept_moved(&mut self.releases, |i| i, reached, new);
+        kept_moved(&mut self.slots, |(i, _)| i, reached, new);
+        kept_moved(&mut self.netns, |(i, _)| i, reached, new);
+        kept_moved(&mut self.kernel_refs, |(i, _)| i, reached, new);
         self.notes.iter_mut().for_each(|(i, _)| *i = new[*i]);
         self.srclocs.iter_mut().for_each(|(i, _)| *i = new[*i]);
         Ok(())
@@ -616,6 +610,18 @@ impl CodeBuffer {
         }
         Ok(())
     }
+}
+
+/// The records of `list` whose item (`item` of each) was `reached`, each moved to the
+/// item's new place (`new`, [`CodeBuffer::prune_unreachable`]).
+fn kept_moved<T>(
+    list: &mut Vec<T>,
+    item: impl Fn(&mut T) -> &mut usize,
+    reached: &[bool],
+    new: &[usize],
+) {
+    list.retain_mut(|r| reached[*item(r)]);
+    list.iter_mut().for_each(|r| *item(r) = new[*item(r)]);
 }
 
 #[cfg(test)]

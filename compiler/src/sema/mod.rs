@@ -313,17 +313,7 @@ impl Checker<'_> {
             );
         }
         self.check_hook_head(head_span, kind.block_spec(), &attach_to);
-        Block {
-            kind,
-            attach_to,
-            head_span,
-            rules: Vec::with_capacity(stmts),
-            probes: frames::Probes::default(),
-            default: None,
-            default_log: None,
-            broken_default: false,
-            refused: false,
-        }
+        Block::new(kind, attach_to, head_span, Vec::with_capacity(stmts))
     }
 
     /// A block past [`MAX_BLOCKS`]: said once (at the first), its statements dropped
@@ -340,15 +330,8 @@ impl Checker<'_> {
             );
         }
         Block {
-            kind,
-            attach_to: String::new(),
-            head_span,
-            rules: Vec::new(),
-            probes: frames::Probes::default(),
-            default: None,
-            default_log: None,
-            broken_default: false,
             refused: true,
+            ..Block::new(kind, String::new(), head_span, Vec::new())
         }
     }
 
@@ -658,6 +641,28 @@ pub(crate) struct Block {
     broken_default: bool,
     /// Past [`MAX_BLOCKS`]: its statements are dropped.
     refused: bool,
+}
+
+impl Block {
+    /// A block begun at `head_span`, with no statement read yet.
+    fn new(
+        kind: HookKind,
+        attach_to: String,
+        head_span: Span,
+        rules: Vec<crate::ir::Rule>,
+    ) -> Block {
+        Block {
+            kind,
+            attach_to,
+            head_span,
+            rules,
+            probes: frames::Probes::default(),
+            default: None,
+            default_log: None,
+            broken_default: false,
+            refused: false,
+        }
+    }
 }
 
 #[cfg(test)]

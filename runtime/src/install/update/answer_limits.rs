@@ -30,15 +30,14 @@ pub(super) fn refresh(
     let path = store
         .objects_dir(&m.name, &m.objects_dir)
         .join(format!("map_{ANSWERS_MAP}"));
-    let fd = crate::sys::obj_get(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let at = |e: std::io::Error| format!("{}: {e}", path.display());
+    let fd = crate::sys::obj_get(&path).map_err(at)?;
     let key = 1u32.to_ne_bytes();
-    let have = crate::sys::map_lookup(fd.as_fd(), &key, word::SIZE as usize)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let have = crate::sys::map_lookup(fd.as_fd(), &key, word::SIZE as usize).map_err(at)?;
     if have.as_deref() == Some(&want[..]) {
         return Ok(None);
     }
-    crate::sys::map_update(fd.as_fd(), &key, &want, 0)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::sys::map_update(fd.as_fd(), &key, &want, 0).map_err(at)?;
     Ok(Some(
         "reject's answer limits follow the kernel's ICMP sysctls, which changed since the \
          programs were loaded: rewritten in place"
