@@ -40,7 +40,7 @@ use sockc_compiler::{
     hooks::HookKind,
     ir::{Module, Program},
     semdiff::{self, BlockDiff, Outcome},
-    space::{ct, dev, frame, hook_universe, l4, over, route, Dim, Point, NDIMS},
+    space::{ct, dev, frame, hook_universe, l4, never_a_packet, over, route, Dim, Point, NDIMS},
     syntax::{
         ct::CtState,
         ids::IdKind,
@@ -758,8 +758,11 @@ fn check_pair(
                     let before = decide(&old, *hook, at, &frame, g).0;
                     let after = decide(&new, *hook, at, &frame, g).0;
                     // (Netfilter sees IP packets only: the frames outside what the
-                    // hook sees are not its packets.)
-                    let seen_by_hook = hook_universe(*hook).contains(&point_of(&h, g, &[]));
+                    // hook sees are not its packets; no UDP lookup finds a time-wait
+                    // socket.)
+                    let p = point_of(&h, g, &[]);
+                    let seen_by_hook =
+                        hook_universe(*hook).contains(&p) && !never_a_packet().contains(&p);
                     if before == after || !seen_by_hook {
                         continue;
                     }

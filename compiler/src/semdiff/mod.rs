@@ -105,7 +105,10 @@ use std::collections::BTreeMap;
 use crate::{
     hooks::HookKind,
     ir::{Action, Module, Program, RuleMatch},
-    space::{hook_universe, AddrSets, HeaderBox, Point, Region, TooFragmented},
+    space::{
+        frame, hook_universe, packets_of, AddrSets, Dim, HeaderBox, Iv, Point, Region,
+        TooFragmented, ValueSet,
+    },
     syntax::{ast::Verdict, limit_fact::OverLimit},
 };
 
@@ -573,8 +576,13 @@ fn walk_block(
     buckets: &buckets::Buckets,
 ) {
     let mut groups = walk::Groups::new(o, n, pairs);
+    // The walk cuts the hook's whole space; what it decides of points no packet is (a
+    // UDP lookup's time-wait) is no change.
     let walked = walk::decide(candidates, (o, n), pairs, budget, &mut out.work, |p| {
-        groups.add(p)
+        let (b, od, nd) = p;
+        if let Some(b) = packets_of(b) {
+            groups.add((b, od, nd))
+        }
     });
     (out.verdicts, out.moved) = groups.changes();
     for c in out.verdicts.iter_mut().chain(&mut out.moved) {
@@ -677,14 +685,21 @@ fn change(
     if pairwise {
         *merge_work -= cost;
     }
+    let rejects = [&before, &after]
+        .iter()
+        .any(|s| matches!(s.outcome, Outcome::Reject(_)));
+    let example_of = |b: &HeaderBox| {
+        let p = b.witness()?;
+        Some(if rejects { answered_source(b, p) } else { p })
+    };
     let (boxes, example) = if !pairwise {
-        let example = boxes.first()?.witness()?;
+        let example = example_of(boxes.first()?)?;
         let mut joined = HeaderBox::coalesce(boxes, &mut 0);
         joined.sort_unstable();
         (joined, example)
     } else {
         let boxes = merge(boxes);
-        let example = boxes.first()?.witness()?;
+        let example = example_of(boxes.first()?)?;
         (boxes, example)
     };
     Some(Change {
@@ -694,6 +709,38 @@ fn change(
         example,
         limits: Vec::new(),
     })
+}
+
+/// `p` (a point of `b`) with a source address `reject` answers, where `b` has one: not
+/// the unspecified address, nor multicast (or, IPv4, class E and broadcast), which
+/// reject drops unanswered (docs/language.md, "reject"), so that the example of a change
+/// to or from reject shows the answer. A readable documentation or private address
+/// first, else the lowest.
+fn answered_source(b: &HeaderBox, mut p: Point) -> Point {
+    let (dim, unanswered, readable): (Dim, [Iv; 2], [u128; 2]) = match p[Dim::Frame] {
+        frame::V4 => (
+            Dim::Src4,
+            [(0, 0), (0xe000_0000, u32::MAX.into())],
+            [0x0a00_0001, 0xc000_0201],
+        ),
+        frame::V6 => (
+            Dim::Src6,
+            [(0, 0), (0xff00 << 112, u128::MAX)],
+            [0x2001_0db8 << 96 | 1, 0xfd00 << 112 | 1],
+        ),
+        _ => return p,
+    };
+    let answered = b
+        .get(dim)
+        .subtract(&ValueSet::from_intervals(unanswered), &mut 0);
+    if answered.contains(p[dim]) {
+        return p;
+    }
+    let pick = readable.into_iter().find(|&v| answered.contains(v));
+    if let Some(v) = pick.or(answered.lowest()) {
+        p[dim] = v;
+    }
+    p
 }
 
 #[cfg(test)]

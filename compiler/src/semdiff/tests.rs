@@ -149,6 +149,84 @@ fn socket_conditions_are_a_dimension() {
     );
 }
 
+/// A UDP socket is unconnected or connected: no UDP packet finds a time-wait socket,
+/// so `socket exists` is `listening` or `established` for UDP, not for TCP.
+#[test]
+fn no_udp_packet_finds_a_time_wait_socket() {
+    let block = |rules: &str| format!("xdp on eth0 {{\n{rules}\n default allow\n}}\n");
+    let states = " drop PROTO if listening\n drop PROTO if established";
+    let d = sem(
+        &block(" drop udp if socket exists"),
+        &block(&states.replace("PROTO", "udp")),
+    );
+    assert!(!d.changes_verdicts(), "{}", text(&d));
+    let d = sem(
+        &block(" drop tcp if socket exists"),
+        &block(&states.replace("PROTO", "tcp")),
+    );
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    assert_eq!(
+        d.blocks[0].verdicts[0].example.packet().socket_name(),
+        Some("timewait")
+    );
+    // Both protocols: the region is TCP's time-wait alone, and says so.
+    let both = |rules: &str| {
+        block(&format!(
+            "{}\n{}",
+            rules.replace("PROTO", "tcp"),
+            rules.replace("PROTO", "udp")
+        ))
+    };
+    let d = sem(&both(" drop PROTO if socket exists"), &both(states));
+    assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+    let tcp = crate::space::ValueSet::single(6);
+    let region = &d.blocks[0].verdicts[0].region;
+    assert!(
+        region
+            .boxes()
+            .iter()
+            .all(|b| *b.get(crate::space::Dim::Proto) == tcp),
+        "{}",
+        text(&d)
+    );
+    // A UDP region with a socket test names only the states a UDP socket has.
+    let d = sem(&block(" drop udp if socket exists"), &block(""));
+    let t = text(&d);
+    assert!(
+        t.contains("socket listening, established") || t.contains("socket listening,established"),
+        "{t}"
+    );
+}
+
+/// The example of a change to or from `reject` is a packet reject answers: a unicast
+/// source where the region has one (0.0.0.0, the lowest, is dropped unanswered).
+#[test]
+fn a_reject_change_shows_a_packet_reject_answers() {
+    let block = |rule: &str| format!("xdp on eth0 {{\n {rule}\n default allow\n}}\n");
+    let source = |old: &str, new: &str| {
+        let d = sem(&block(old), &block(new));
+        assert_eq!(d.verdict_regions(), 1, "{}", text(&d));
+        let p = d.blocks[0].verdicts[0].example.packet();
+        p.ip.map(|ip| ip.src.to_string())
+    };
+    let cases = [
+        ("drop udp to *:53", "reject udp to *:53", "10.0.0.1"),
+        ("reject from ::/1", "drop from ::/1", "2001:db8::1"),
+        ("drop from 0.0.0.0/8", "reject from 0.0.0.0/8", "0.0.0.1"),
+        // Only multicast sources: the region has no packet reject answers.
+        (
+            "drop from 224.0.0.0/4",
+            "reject from 224.0.0.0/4",
+            "224.0.0.0",
+        ),
+        // Without a reject, the lowest address as before.
+        ("drop udp", "allow udp", "0.0.0.0"),
+    ];
+    for (old, new, want) in cases {
+        assert_eq!(source(old, new).as_deref(), Some(want), "{old} -> {new}");
+    }
+}
+
 #[test]
 fn a_block_on_one_side_changes_its_hook() {
     let d = sem(

@@ -96,8 +96,8 @@ pub use header_box::{dims_of, HeaderBox};
 pub use region::{Region, TooFragmented};
 pub use set::{Iv, ValueSet};
 pub use shape::{
-    cond_box, family_width, hook_universe, limit_box, prefix_interval, rule_region, Addr, AddrSets,
-    MatchShape, Protos,
+    cond_box, family_width, hook_universe, limit_box, never_a_packet, packets_of, prefix_interval,
+    rule_region, Addr, AddrSets, MatchShape, Protos,
 };
 pub use witness::{IpPacket, Packet, Transport};
 

@@ -745,6 +745,41 @@ pub fn hook_universe(hook: HookKind) -> Region {
     }
 }
 
+/// The points no packet is, whatever the hook: a UDP packet whose socket lookup finds
+/// a time-wait socket. A UDP socket is unconnected or connected (`bpf::socket` reads
+/// it as listening or established), so only TCP has the fourth state.
+pub fn never_a_packet() -> HeaderBox {
+    HeaderBox::full()
+        .with(Dim::Proto, ValueSet::single(17))
+        .with(Dim::L4, ValueSet::single(l4::PRESENT))
+        .with(Dim::Socket, ValueSet::single(socket::TIMEWAIT))
+}
+
+/// `b` without [`never_a_packet`]'s points: `None` when every point of `b` is one of
+/// them; `b` narrowed in one dimension when that leaves exactly its packets (and the
+/// dimension is not a socket test `b` does not make, which would print one); else `b`
+/// as it is (its packets and some points no packet is: what it says stays true of
+/// every packet, and its example is a packet, as [`HeaderBox::witness`] prefers no socket).
+pub fn packets_of(b: HeaderBox) -> Option<HeaderBox> {
+    let never = never_a_packet();
+    let work = &mut 0;
+    if !b.overlaps(&never, work) {
+        return Some(b);
+    }
+    let wider: Vec<Dim> = [Dim::Proto, Dim::L4, Dim::Socket]
+        .into_iter()
+        .filter(|&d| !never.get(d).covers(b.get(d), work))
+        .collect();
+    match wider[..] {
+        [] => None,
+        [d] if d != Dim::Socket || !b.get(d).is_full(d.max_value()) => {
+            let narrowed = b.get(d).subtract(never.get(d), work);
+            Some(b.with(d, narrowed))
+        }
+        _ => Some(b),
+    }
+}
+
 /// The EtherTypes of a VLAN tag (802.1Q, 802.1ad), which the prologue reads as a tag.
 const TAG_TYPES: [Iv; 2] = [
     (ETHERTYPE_VLAN as u128, ETHERTYPE_VLAN as u128),
