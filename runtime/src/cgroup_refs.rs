@@ -87,6 +87,36 @@ pub fn write(
     Ok(refs)
 }
 
+/// Writes again the slot of each of `cgroups` whose path names another cgroup than
+/// the slot holds (re-created under its path); a cgroup that is gone keeps its slot,
+/// the id of a cgroup no longer there (cgroup ids are not reused), which no process
+/// is in, as none is in the path.
+pub fn rewrite_stale(map: BorrowedFd<'_>, cgroups: &[String]) -> Result<Rewritten, RefError> {
+    let mut out = Rewritten::default();
+    for (slot, c) in cgroups.iter().enumerate() {
+        let held = read(map, slot as u32).map_err(|source| RefError::Map { source })?;
+        match resolve(c) {
+            Ok(now) if now == held => {}
+            Ok(now) => {
+                crate::fault::point(&format!("write cgroup {c:?}'s id into slot {slot}"));
+                let key = (slot as u32).to_ne_bytes();
+                crate::sys::map_update(map, &key, &now.to_bytes(), 0)
+                    .map_err(|source| RefError::Map { source })?;
+                out.written.push(c.clone());
+            }
+            Err(e) => out.gone.push((c.clone(), gone(&e))),
+        }
+    }
+    Ok(out)
+}
+
+/// What [`rewrite_stale`] did: the cgroups written, and the gone ones with why.
+#[derive(Debug, Default)]
+pub struct Rewritten {
+    pub written: Vec<String>,
+    pub gone: Vec<(String, String)>,
+}
+
 /// What slot `slot` of `map` holds.
 pub fn read(map: BorrowedFd<'_>, slot: u32) -> io::Result<CgroupRef> {
     let bytes = crate::sys::map_lookup(map, &slot.to_ne_bytes(), CgroupRef::SIZE)?

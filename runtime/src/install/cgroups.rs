@@ -3,8 +3,9 @@
 //! now (gone, or re-created with a new id: a restarted unit), and `repair` writes
 //! the level and id again from the path ([`crate::cgroup_refs`]).
 //!
-//! Invariant: only the live generation's pinned map is read or written, and a repair
-//! writes no slot unless every named cgroup is there.
+//! Invariant: only the live generation's pinned map is read or written; a repair
+//! writes the slot of each cgroup re-created under its path, and leaves a gone one's
+//! (the id of a cgroup no process is in, as none is in its path).
 
 use aya::maps::MapData;
 use std::os::fd::AsFd;
@@ -35,30 +36,46 @@ pub(crate) fn drift(store: &Store, m: &Manifest) -> Vec<String> {
         Ok(stale) => stale
             .into_iter()
             .map(|(c, why)| {
-                format!("cgroup {c:?} of a `cgroup` match {why} (`sockc repair` writes it)")
+                let fix = if why.starts_with("gone") {
+                    "its rules match no process; `sockc repair` writes it once it exists again"
+                } else {
+                    "`sockc repair` writes it"
+                };
+                format!("cgroup {c:?} of a `cgroup` match {why} ({fix})")
             })
             .collect(),
         Err(e) => vec![format!("cannot read the map of named cgroups: {e}")],
     }
 }
 
-/// Writes every named cgroup's level and id again when some slot is stale; a line
-/// per cgroup rewritten.
-pub(crate) fn refill(store: &Store, m: &Manifest) -> Result<Vec<String>, String> {
-    let Some(map) = pinned(store, m) else {
-        return Ok(Vec::new());
+/// Writes the level and id of every named cgroup re-created under its path (a
+/// notice each); a cgroup that is gone fails the repair, each named, but does not
+/// keep the others' slots stale.
+pub(crate) fn refill(store: &Store, m: &Manifest) -> (Vec<String>, Option<String>) {
+    let map = match pinned(store, m) {
+        None => return (Vec::new(), None),
+        Some(Ok(map)) => map,
+        Some(Err(e)) => return (Vec::new(), Some(crate::error_text::error_chain(&e))),
     };
-    let map = map.map_err(|e| crate::error_text::error_chain(&e))?;
-    let fd = map.fd().as_fd();
-    let stale = crate::cgroup_refs::drifted(fd, &m.snapshot.cgroups)
-        .map_err(|e| format!("cannot read the map of named cgroups: {e}"))?;
-    if stale.is_empty() {
-        return Ok(Vec::new());
-    }
-    crate::cgroup_refs::write(fd, &m.snapshot.cgroups, false)
-        .map_err(|e| crate::error_text::error_chain(&e))?;
-    Ok(stale
+    let rewritten = crate::cgroup_refs::rewrite_stale(map.fd().as_fd(), &m.snapshot.cgroups);
+    let crate::cgroup_refs::Rewritten { written, gone } = match rewritten {
+        Ok(done) => done,
+        Err(e) => return (Vec::new(), Some(crate::error_text::error_chain(&e))),
+    };
+    let notices = written
         .into_iter()
-        .map(|(c, _)| format!("cgroup {c:?}: its level and id written again"))
-        .collect())
+        .map(|c| format!("cgroup {c:?}: its level and id written again"))
+        .collect();
+    let failed = (!gone.is_empty()).then(|| {
+        let each: Vec<String> = gone
+            .into_iter()
+            .map(|(c, why)| format!("{c:?} {why}"))
+            .collect();
+        format!(
+            "the named cgroup(s) of `cgroup` matches that are gone match no process until \
+             they exist again and `sockc repair` runs: {}",
+            each.join("; ")
+        )
+    });
+    (notices, failed)
 }

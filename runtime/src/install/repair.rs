@@ -231,10 +231,9 @@ fn repair_one(
     let (anchor, residual) = anchor;
     let mut failed = Vec::new();
     // A cgroup re-created under its path (a restarted unit): its new id.
-    match super::cgroups::refill(store, &m) {
-        Ok(done) => notices.extend(done),
-        Err(why) => failed.push(why),
-    }
+    let (written, gone) = super::cgroups::refill(store, &m);
+    notices.extend(written);
+    failed.extend(gone);
     match residual {
         Ok(done) => notices.extend(done),
         Err(why) => failed.push(why),
