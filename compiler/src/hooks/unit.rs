@@ -75,6 +75,11 @@ pub fn check_name(name: &str) -> Option<String> {
             CGROUP_TYPES.map(|t| format!(".{t}")).join(", ")
         ));
     }
+    if stem.starts_with('@') {
+        return Some(
+            "a unit name cannot start with `@` (its template's name goes before it)".into(),
+        );
+    }
     if stem.is_empty() || stem.ends_with('@') {
         return Some(
             "a template unit has no cgroup; name one of its instances (`name@instance.service`)"
@@ -108,17 +113,55 @@ fn slice_problem(stem: &str) -> Option<String> {
 /// another slice holds is named by its path instead).
 pub fn cgroup_path(name: &str) -> String {
     let Some(stem) = name.strip_suffix(".slice") else {
-        return format!("system.slice/{name}");
+        // PID 1's scope is in the root slice, as the slices systemd starts with are.
+        if name == "init.scope" {
+            return escaped(name);
+        }
+        return format!("system.slice/{}", escaped(name));
     };
     if stem == "-" {
         return String::new();
     }
     let mut parts = Vec::new();
     for (i, _) in stem.match_indices('-') {
-        parts.push(format!("{}.slice", &stem[..i]));
+        parts.push(escaped(&format!("{}.slice", &stem[..i])));
     }
-    parts.push(name.to_string());
+    parts.push(escaped(name));
     parts.join("/")
+}
+
+/// Controller names systemd keeps a unit's cgroup from looking like (`CONTROLLER.` is
+/// a controller's file): those of systemd 252 (Debian 12's), `cpuacct` and `blkio`
+/// included, which later versions dropped.
+const CONTROLLERS: [&str; 13] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "io",
+    "blkio",
+    "memory",
+    "devices",
+    "pids",
+    "bpf-firewall",
+    "bpf-devices",
+    "bpf-foreign",
+    "bpf-socket-bind",
+    "bpf-restrict-network-interfaces",
+];
+
+/// A unit's (or slice's) directory name as systemd makes it (`cg_escape`): with a `_`
+/// in front when the name could be taken for a file of the cgroup's own (it starts
+/// with `_` or `.`, with `cgroup.`, or with a controller's name and a `.`).
+fn escaped(name: &str) -> String {
+    let controller_file = CONTROLLERS.iter().any(|c| {
+        name.strip_prefix(c)
+            .is_some_and(|rest| rest.starts_with('.'))
+    });
+    if name.starts_with(['_', '.']) || name.starts_with("cgroup.") || controller_file {
+        format!("_{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +178,27 @@ mod tests {
         assert_eq!(cgroup_path("system.slice"), "system.slice");
         assert_eq!(cgroup_path("a-b-c.slice"), "a.slice/a-b.slice/a-b-c.slice");
         assert_eq!(cgroup_path("-.slice"), "");
+    }
+
+    /// systemd's `cg_escape`: a name that could be taken for a cgroup's own file gets
+    /// a `_` in front, in every part of the path; PID 1's scope is at the top.
+    #[test]
+    fn names_like_a_cgroups_own_files_are_escaped_as_systemd_escapes_them() {
+        assert_eq!(cgroup_path("_foo.service"), "system.slice/__foo.service");
+        assert_eq!(cgroup_path("io.service"), "system.slice/_io.service");
+        assert_eq!(
+            cgroup_path("memory.service"),
+            "system.slice/_memory.service"
+        );
+        assert_eq!(
+            cgroup_path("cgroup.service"),
+            "system.slice/_cgroup.service"
+        );
+        assert_eq!(cgroup_path("_data.mount"), "system.slice/__data.mount");
+        assert_eq!(cgroup_path("io-x.slice"), "_io.slice/io-x.slice");
+        assert_eq!(cgroup_path("iox.service"), "system.slice/iox.service");
+        assert_eq!(cgroup_path("cpus.service"), "system.slice/cpus.service");
+        assert_eq!(cgroup_path("init.scope"), "init.scope");
     }
 
     #[test]
@@ -156,6 +220,7 @@ mod tests {
             "-a.slice",
             "a-.slice",
             "a@x.slice",
+            "@foo.service",
         ] {
             assert!(check_name(bad).is_some(), "{bad:?}");
         }
