@@ -408,7 +408,9 @@ pub fn records_drift(store: &Store, m: &Manifest) -> RecordsDrift {
 fn socket_drift(m: &Manifest, s: &super::SlotStatus) -> Option<String> {
     let fix = match m.snapshot.sockets.iter().find(|d| d.name == s.socket) {
         Some(d) if d.cgroup.is_some() => format!(
-            "start the service in cgroup {} (it registers itself when it listens), or `sockc register {} --name {}`",
+            "start the service in cgroup {} (it registers itself when it listens; if the cgroup was made \
+             again since the apply, as a systemd restart does, `sockc repair` attaches the registrar to it \
+             and registers the socket), or `sockc register {} --name {}`",
             d.cgroup.as_deref().unwrap_or_default(),
             s.socket,
             m.name
