@@ -89,6 +89,7 @@ pub fn arm(
         }));
     };
     let joined = current.is_some();
+    let before = current.clone();
     let mut record = match current {
         Some(r) => r,
         None => fresh_record(store, name, (change_sha256, change_label))?,
@@ -102,7 +103,14 @@ pub fn arm(
     record.watcher_pid = None;
     records.write(&record).map_err(|e| error_chain(&e))?;
     sockc_runtime::fault::point("start the confirmation's watcher");
-    record.watcher_pid = Some(spawn_watcher(store.bpffs(), name, &record.token)?);
+    let watcher = spawn_watcher(store.bpffs(), name, &record.token).inspect_err(|_| {
+        // The pending change this one would have joined keeps its own watcher, which
+        // the new token would have sent away: its record goes back as it was.
+        if let Some(old) = &before {
+            let _ = records.write(old);
+        }
+    })?;
+    record.watcher_pid = Some(watcher);
     records.write(&record).map_err(|e| error_chain(&e))?;
     Ok(Some(Armed { record, joined }))
 }
@@ -178,6 +186,24 @@ pub fn after_apply(
         records.write(&record).map_err(|e| error_chain(&e))?;
     }
     Ok(Some(record))
+}
+
+/// After an apply an [`arm`] prepared that failed: the change may have reached the
+/// kernel before the failure (a hook swapped, then its records could not be written),
+/// so a fresh record is removed only when [`settle`] finds that nothing was committed
+/// (after recovery, the install is at the generation the change started from); else
+/// it stays pending, and the watcher rolls the change back at its deadline. A joined
+/// record stays as it was. Returns the record still pending, if any.
+pub fn after_failed_apply(store: &Store, armed: Armed) -> Result<Option<Pending>, String> {
+    if armed.joined {
+        return Ok(Some(armed.record));
+    }
+    let name = armed.record.name;
+    if let Settled::Discarded = settle(store, &name, None)?.settled {
+        return Ok(None);
+    }
+    let record = store.pending().read(&name).map_err(|e| error_chain(&e))?;
+    Ok(record.filter(Pending::is_pending))
 }
 
 /// What [`settle`] did: what became of the change, and what recovery finished or
@@ -476,8 +502,12 @@ fn enter_install_netns(m: &Manifest) -> Result<Option<netns::Entered>, String> {
 /// the caller ends it); its PID.
 pub fn spawn_watcher(bpffs: &Path, name: &str, token: &str) -> Result<u32, String> {
     use std::os::unix::process::CommandExt;
+    // This very binary, through /proc: an upgrade that renamed a new one over its path
+    // (a package's) leaves the path naming another, or nothing.
     let exe = std::env::current_exe().map_err(|e| format!("the sockc binary: {e}"))?;
-    let mut cmd = std::process::Command::new(exe);
+    let own = Path::new("/proc/self/exe");
+    let mut cmd = std::process::Command::new(if own.exists() { own } else { &exe });
+    cmd.arg0(&exe);
     // Resolved here: the watcher runs in `/`, where a relative path names another.
     cmd.arg("deadline")
         .arg(name)

@@ -288,6 +288,34 @@ fn a_change_that_cuts_the_session_is_rolled_back_by_the_host() {
 
 /// `sockc confirm` from a new connection keeps the change: the deadline passes and
 /// nothing is rolled back; a second confirm finds nothing pending.
+/// An apply that fails after the kernel runs its rules (the manifest cannot be
+/// renamed over: a bind mount holds it) keeps its change pending, and the watcher
+/// rolls it back at the deadline. (A failed apply removed its record: the cut stayed.)
+#[test]
+fn a_change_whose_apply_fails_after_the_swap_is_still_rolled_back() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cffail", 198);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    let v2 = w.lab.rules("v2.sk", &bad(&w.lab));
+    w.apply(&v1, &["--label", "v1"]).ok();
+    let manifest = format!("{BPFFS}/sockc/{}/manifest", w.lab.name);
+    run(Command::new("mount").args(["--bind", &manifest, &manifest])).ok();
+    let failed = w.apply(&v2, &["--confirm", "3s", "--label", "v2"]);
+    run(Command::new("umount").arg(&manifest)).ok();
+    assert_eq!(failed.code, 3, "{failed}");
+    assert!(
+        failed.stderr.contains("stays pending confirmation"),
+        "{failed}"
+    );
+    assert!(!w.reachable(Duration::from_secs(1)), "v2 runs: {failed}");
+    let record = w.record().expect("the change's record");
+    assert_eq!(record["state"], "pending", "{record}");
+    w.until_reachable(Duration::from_secs(10))
+        .expect("v2 still cuts the session 10 s after its 3 s deadline");
+}
+
 #[test]
 fn a_confirmed_change_stays() {
     if !common::kernel() {

@@ -174,6 +174,27 @@ pub fn after(
     }
 }
 
+/// After a failed apply: its change kept pending when it may have reached the kernel
+/// (said on stderr), its fresh record removed when nothing was committed.
+pub fn after_failure(session: &Session, armed: Option<Armed>) {
+    let Some(armed) = armed else {
+        return;
+    };
+    let name = session.name.as_str();
+    match confirmation::after_failed_apply(&session.store, armed) {
+        Ok(Some(p)) => errln!(
+            "{name}: the change may have reached the kernel before the apply failed: it stays \
+             pending confirmation, and is rolled back at {} unless `sockc confirm {name}` keeps it",
+            time::local_time(p.deadline_unix)
+        ),
+        Ok(None) => {}
+        Err(why) => sockc_error!(
+            "{name}: after the failed apply, whether its change reached the kernel is not known \
+             ({why}): it stays pending confirmation"
+        ),
+    }
+}
+
 /// Removes the record of a change rolled back before, if the install has one.
 fn forget_rolled_back(session: &Session) -> Result<(), String> {
     let records = session.store.pending();

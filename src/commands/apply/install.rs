@@ -77,7 +77,9 @@ pub fn run(
     ) {
         Ok(r) => r,
         Err(e) => {
-            confirm::after(args, &session, armed, false, source);
+            if !args.dry_run {
+                confirm::after_failure(&session, armed);
+            }
             return fail(e);
         }
     };
