@@ -44,6 +44,33 @@ fn kind_of(t: FileType) -> Option<&'static str> {
     })
 }
 
+/// Opens `rel` for reading beneath the directory `root`: the kernel resolves it in
+/// one walk and fails with `EXDEV` if `..`, an absolute or a relative symbolic link,
+/// or a directory renamed meanwhile would take the walk out of `root`. Opened without
+/// blocking (a FIFO with no writer) and without becoming a controlling terminal.
+pub fn open_beneath(root: &Path, rel: &Path) -> rustix::io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
+    let dir = rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let fd = rustix::fs::openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
 /// Reads the whole of `path` (a regular file, symbolic links followed) if it holds at
 /// most `max` bytes, the value of `limit`.
 pub fn read_bounded(path: &Path, limit: Limit, max: u64) -> Result<Vec<u8>, InputError> {

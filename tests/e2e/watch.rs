@@ -292,6 +292,56 @@ fn once(dir: &Path, lab: &Lab, extra: &[&str]) -> (netns::Run, Value) {
     (r, v)
 }
 
+/// Rules that drop UDP to `port` on A's interface.
+fn drop_udp_to(lab: &Lab, port: u16) -> String {
+    format!(
+        "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
+        lab.if_a
+    )
+}
+
+/// A plain directory whose `INSTALL.sk` drops UDP to `port`, applied by one round.
+fn applied_once(lab: &Lab, install: &str, port: u16) -> PathBuf {
+    let dir = lab.dir.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{install}.sk")), drop_udp_to(lab, port)).unwrap();
+    let (r, _) = once(&dir, lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    dir
+}
+
+/// An agent without `--confirm` leaves an install alone while an operator's change to
+/// it is pending confirmation, and applies its file once the change is confirmed.
+/// (It joined the change: at the deadline the agent's rules were rolled back with it,
+/// and its status file still said "applied".)
+#[test]
+fn an_agent_without_confirm_holds_an_install_with_a_pending_change() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("h46p", 200);
+    let a = lab.other_install("a");
+    let dir = applied_once(&lab, &a, 9301);
+    let rules = |port: u16| drop_udp_to(&lab, port);
+    let manual = lab.rules("manual.sk", &rules(9302));
+    sockc(&lab.apply_args(&manual, &a, &["--confirm", "60s"])).ok();
+    std::fs::write(dir.join(format!("{a}.sk")), rules(9303)).unwrap();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 3, "{r}");
+    let held = entry(&v, &a);
+    assert_eq!(held["result"], "failed", "{v:#}");
+    let message = held["message"].as_str().unwrap();
+    assert!(message.contains("pending confirmation"), "{message}");
+    assert!(lab_status(&a)["source_file"]
+        .as_str()
+        .unwrap()
+        .ends_with("manual.sk"));
+    sockc(&["confirm", &a, "--bpffs", netns::BPFFS]).ok();
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &a)["result"], "applied", "{v:#}");
+}
+
 /// `--once` exit codes and readiness with a refused first version, a file that
 /// leaves the directory (kept, then `--prune`d), and SIGTERM during a confirm window
 /// (the change is rolled back before the agent ends, exit 0).
@@ -445,17 +495,8 @@ fn a_killed_agent_leaves_no_unconfirmed_change() {
     }
     let lab = Lab::new("h46k", 48);
     let a = lab.other_install("a");
-    let dir = lab.dir.join("plain");
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = |port: u16| {
-        format!(
-            "xdp on {} {{\n    drop udp to *:{port}\n    default allow\n}}\n",
-            lab.if_a
-        )
-    };
-    std::fs::write(dir.join(format!("{a}.sk")), rules(9301)).unwrap();
-    let (r, _) = once(&dir, &lab, &[]);
-    assert_eq!(r.code, 0, "{r}");
+    let dir = applied_once(&lab, &a, 9301);
+    let rules = |port: u16| drop_udp_to(&lab, port);
     let child = Command::new(netns::sockc_bin())
         .arg("watch")
         .arg(&dir)

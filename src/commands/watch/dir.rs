@@ -8,7 +8,10 @@
 //! file, `--max-set-file-bytes` for any other), only as a regular file; a rule file
 //! that cannot be read or whose name is not an install's is in the snapshot with the
 //! reason, never dropped silently. A fingerprint changes whenever the rule file or
-//! any other file of the snapshot (the set files it may name) changes.
+//! any other file of the snapshot (the set files it may name) changes. Nothing outside
+//! DIR is read as a rule file: each is opened beneath DIR (a link or `..` that leads
+//! out is refused by the kernel in the lookup), and `..data` must name a directory of
+//! DIR itself.
 
 use std::{
     io::ErrorKind,
@@ -18,7 +21,7 @@ use std::{
 use sha2::{Digest, Sha256};
 use sockc_compiler::{
     bpf::maps::{hex, sha256_hex},
-    input::{read_bounded, utf8, InputError},
+    input::{read_bounded, read_open, utf8, InputError},
     limits::Limit,
 };
 
@@ -77,10 +80,16 @@ fn read_once(dir: &Path) -> Result<Snapshot, Torn> {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput) => None,
         Err(e) => return Err(Torn(format!("{}: {e}", link.display()))),
     };
-    let base = match &data {
-        Some(t) => dir.join(t),
-        None => dir.to_path_buf(),
-    };
+    // The kubelet's `..data` names a directory beside it; one that leads elsewhere would
+    // make the agent read (and quote) files that whoever may write DIR chose.
+    if let Some(t) = data.as_deref().filter(|t| !beside(dir, t)) {
+        return Err(Torn(format!(
+            "{}: leads to {t:?}, not a directory beside it: not read",
+            link.display()
+        )));
+    }
+    let sub = PathBuf::from(data.as_deref().unwrap_or(""));
+    let base = dir.join(&sub);
     let mut names = list(&base)?;
     names.sort();
     let (rules, others): (Vec<String>, Vec<String>) =
@@ -88,7 +97,7 @@ fn read_once(dir: &Path) -> Result<Snapshot, Torn> {
     let others = others_digest(&base, &others)?;
     let files = rules
         .into_iter()
-        .map(|f| rule_file(&base, f, &others))
+        .map(|f| rule_file((dir, &sub), f, &others))
         .collect::<Result<_, _>>()?;
     Ok(Snapshot { base, data, files })
 }
@@ -128,14 +137,41 @@ fn others_digest(base: &Path, others: &[String]) -> Result<[u8; 32], Torn> {
     Ok(h.finalize().into())
 }
 
-fn rule_file(base: &Path, file: String, others: &[u8; 32]) -> Result<RuleFile, Torn> {
-    let name = file.trim_end_matches(".sk").to_string();
+/// Whether a `..data` target names an entry of DIR itself: one component, not `.`
+/// or `..`, and a directory there (not a link to one elsewhere).
+fn beside(dir: &Path, target: &str) -> bool {
+    let mut parts = Path::new(target).components();
+    let one = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    one && std::fs::symlink_metadata(dir.join(target)).is_ok_and(|m| m.is_dir())
+}
+
+/// A rule file's bytes, opened beneath DIR (`sub`, `..data`'s target or nothing,
+/// then the file): a symbolic link or `..` that leads out of DIR is refused by the
+/// kernel in the one lookup, so a file the agent reads as root is one that DIR holds.
+fn read_beneath((dir, sub): (&Path, &Path), file: &str, max: u64) -> Result<Vec<u8>, InputError> {
+    let opened = sockc_compiler::input::open_beneath(dir, &sub.join(file)).map_err(|e| {
+        if e == rustix::io::Errno::XDEV {
+            let why = "it leads out of the watched directory (a symbolic link or `..`): the \
+                       agent reads only files beneath it";
+            InputError::Io(std::io::Error::other(why))
+        } else {
+            InputError::Io(e.into())
+        }
+    })?;
+    read_open(opened, Limit::SourceBytes, max)
+}
+
+fn rule_file(at: (&Path, &Path), file: String, others: &[u8; 32]) -> Result<RuleFile, Torn> {
+    let name = file.strip_suffix(".sk").unwrap_or(&file).to_string();
     let (text, sha256) = if !valid_name(&name) {
         let why = format!("`{name}` is not a valid install name (1-64 of a-z A-Z 0-9 _ -)");
         (Err(why), String::new())
     } else {
         let max = settings().limits.get(Limit::SourceBytes);
-        match read_bounded(&base.join(&file), Limit::SourceBytes, max) {
+        match read_beneath(at, &file, max) {
             Ok(bytes) => {
                 let sha = sha256_hex(&bytes);
                 (utf8(bytes).map_err(|e| e.to_string()), sha)
@@ -162,6 +198,38 @@ fn rule_file(base: &Path, file: String, others: &[u8; 32]) -> Result<RuleFile, T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whoever may write DIR cannot make the agent read (and quote) a file outside
+    /// it: a rule file that is a link out of DIR is refused with the reason, and a
+    /// `..data` that leads elsewhere refuses the snapshot; `web.sk.sk` is not `web`.
+    #[test]
+    fn nothing_outside_the_directory_is_read() {
+        let root = std::env::temp_dir().join(format!("sockc-watch-out-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (dir, secret) = (root.join("watched"), root.join("secret"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&secret, "ssh-ed25519 AAAAsecret\n").unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("key.sk")).unwrap();
+        std::fs::write(dir.join("web.sk.sk"), "x").unwrap();
+        std::fs::write(dir.join("inside.txt"), "1.2.3.4\n").unwrap();
+        std::os::unix::fs::symlink("inside.txt", dir.join("near.sk")).unwrap();
+        let snap = snapshot(&dir).unwrap();
+        let by_file = |f: &str| snap.files.iter().find(|r| r.file == f).unwrap();
+        let key = by_file("key.sk").text.as_ref().unwrap_err();
+        assert!(key.contains("leads out of the watched directory"), "{key}");
+        assert!(!key.contains("secret"), "{key}");
+        assert_eq!(by_file("web.sk.sk").name, "web.sk");
+        assert!(by_file("web.sk.sk").text.is_err(), "not an install's name");
+        assert_eq!(
+            by_file("near.sk").text.as_deref(),
+            Ok("1.2.3.4\n"),
+            "a link within DIR"
+        );
+        std::os::unix::fs::symlink(&root, dir.join("..data")).unwrap();
+        let refused = snapshot(&dir).err().expect("..data out of DIR");
+        assert!(refused.contains("not a directory beside it"), "{refused}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     /// A kubelet volume: files are read from where `..data` leads, the hidden
     /// entries are not files, and a set file's change changes the fingerprint.

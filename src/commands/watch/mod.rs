@@ -104,6 +104,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         return Err(format!("`{s}`: a duration must be more than zero"));
     }
+    // As `apply --confirm`'s: a deadline a day away is no confirmation (and one past
+    // the clock's range would overflow).
+    if d > crate::shared::confirmation::WINDOW_BOUNDS.1 {
+        return Err(format!("`{s}`: a confirmation window is at most 24 hours"));
+    }
     Ok(d)
 }
 
@@ -195,7 +200,17 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        for bad in ["", "0s", "s", "5x", "-1", "1.5s"] {
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "",
+            "0s",
+            "s",
+            "5x",
+            "-1",
+            "1.5s",
+            "25h",
+            "18446744073709551615s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

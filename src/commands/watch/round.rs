@@ -159,6 +159,9 @@ impl<'a> Agent<'a> {
     fn install_file(&mut self, store: &Store, snap: &Snapshot, f: &RuleFile) -> Option<String> {
         let generation = store.manifest(&f.name).ok().flatten().map(|m| m.generation);
         let (compiled, text) = self.compile(snap, f, generation)?;
+        if self.held_for_a_pending_change(store, f, generation) {
+            return None;
+        }
         let armed = self.arm(store, f, generation)?;
         let source_file = self.dir.join(&f.file).display().to_string();
         let instance = armed.as_ref().map(|a| a.record.instance.clone());
@@ -171,7 +174,7 @@ impl<'a> Agent<'a> {
         let report = match installed {
             Ok(r) => r,
             Err(e) => {
-                self.disarm(store, armed, false, f);
+                let pending = self.disarm_failed(store, armed, f);
                 // A file without hook blocks is the file's fault: not tried again.
                 let outcome = match e {
                     InstallError::Empty { .. } => Outcome::Refused,
@@ -180,7 +183,14 @@ impl<'a> Agent<'a> {
                 if outcome == Outcome::Refused {
                     self.seen.insert(f.name.clone(), f.fingerprint.clone());
                 }
-                let msg = format!("not applied: {}; {}", error_chain(&e), kept(generation));
+                let after = match pending {
+                    Some(deadline) => format!(
+                        "the change may have reached the kernel: it is pending confirmation, \
+                         rolled back at {deadline}"
+                    ),
+                    None => kept(generation),
+                };
+                let msg = format!("not applied: {}; {after}", error_chain(&e));
                 self.report.record(self.entry(f, outcome, generation, msg));
                 return None;
             }
@@ -188,6 +198,36 @@ impl<'a> Agent<'a> {
         self.seen.insert(f.name.clone(), f.fingerprint.clone());
         self.record_applied(f, &report);
         self.disarm(store, armed, report.plan.has_changes(), f)
+    }
+
+    /// Without `--confirm`, an install with a change pending confirmation (an
+    /// operator's `apply --confirm`) is not applied: joined, the agent's rules would
+    /// be rolled back with that change at its deadline while the agent reports them
+    /// applied. Not marked seen, so it is tried again each round until the change is
+    /// confirmed or rolled back. True when held (and recorded).
+    fn held_for_a_pending_change(
+        &mut self,
+        store: &Store,
+        f: &RuleFile,
+        generation: Option<u64>,
+    ) -> bool {
+        if self.args.confirm.is_some() {
+            return false;
+        }
+        let pending = store.pending().read(&f.name).ok().flatten();
+        let Some(p) = pending.filter(|p| p.is_pending()) else {
+            return false;
+        };
+        let msg = format!(
+            "not applied: a change of the install is pending confirmation (deadline {}); an agent \
+             without --confirm does not join it, and applies the file once the change is \
+             confirmed or rolled back; {}",
+            crate::shared::time::local_time(p.deadline_unix),
+            kept(generation)
+        );
+        self.report
+            .record(self.entry(f, Outcome::Failed, generation, msg));
+        true
     }
 
     /// Under `--confirm`, the change of `f` armed (`Some(None)` without it); `None`
@@ -232,6 +272,26 @@ impl<'a> Agent<'a> {
             Err(why) => {
                 log(&format!("{}: {why}", f.name));
                 None
+            }
+        }
+    }
+
+    /// After `f`'s failed install: its armed change kept pending when it may have
+    /// reached the kernel (its deadline returned), else forgotten.
+    fn disarm_failed(
+        &mut self,
+        store: &Store,
+        armed: Option<Armed>,
+        f: &RuleFile,
+    ) -> Option<String> {
+        match confirmation::after_failed_apply(store, armed?) {
+            Ok(p) => p.map(|p| crate::shared::time::local_time(p.deadline_unix)),
+            Err(why) => {
+                log(&format!(
+                    "{}: {why}; its change stays pending confirmation",
+                    f.name
+                ));
+                Some("its deadline".into())
             }
         }
     }

@@ -26,7 +26,7 @@ use ipnet::{IpNet, Ipv4Net};
 use super::{merge_unique, pack_v4, Elem, Elems};
 use crate::{
     diag::{quote, Code, Diagnostic, Span},
-    input::{read_open, utf8, InputError},
+    input::{open_beneath, read_open, utf8, InputError},
     limits::{amount, Limit},
     sema::{
         set_lines::{
@@ -44,33 +44,6 @@ pub(in crate::sema) enum Placement {
     Own,
     /// In a `--set-dir` tree: read, never quoted.
     Allowed,
-}
-
-/// Opens `rel` for reading beneath the directory `root`: the kernel resolves it in
-/// one walk and fails with `EXDEV` if `..`, an absolute or a relative symbolic link,
-/// or a directory renamed meanwhile would take the walk out of `root`. Opened without
-/// blocking (a FIFO with no writer) and without becoming a controlling terminal.
-fn open_beneath(root: &Path, rel: &Path) -> rustix::io::Result<File> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
-    let dir = rustix::fs::openat(
-        CWD,
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let fd = rustix::fs::openat2(
-        &dir,
-        rel,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-    )?;
-    Ok(File::from(fd))
 }
 
 /// Opens `path` following links as they are, and says where the opened file really
