@@ -280,6 +280,66 @@ fn a_unit_keeps_its_policy_across_a_restart_through_the_drop_in() {
     assert!(egress_programs(&unit.path).is_empty());
 }
 
+/// A unit that is not running when its block is applied (at boot, sockc's unit runs
+/// before most services): the apply installs the rest and pins the unit's program for
+/// systemd (exit 0, saying so), so the drop-in attaches it when the unit starts and
+/// `repair` moves it onto sockc's link. (The apply was refused whole: after a reboot
+/// the drop-in's missing pin kept the unit from starting, and nothing made the pin.)
+#[test]
+fn a_unit_not_running_at_the_apply_gets_its_program_when_it_starts() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = Lab::new("cgwait", 201);
+    let ns = lab.ns_a.clone();
+    let unit = UnitCgroup::new("cgwait");
+    remove_dir(&unit.path);
+    let _sink = Peer::udp(None, &ns, addr("127.0.0.1:7131"));
+    let rules = format!(
+        "cgroup egress unit \"{}\" {{\n    drop udp to 127.0.0.1:7133\n    default allow\n}}\n\
+         xdp on {} {{\n    default allow\n}}\n",
+        unit.unit, lab.if_a
+    );
+    let applied = lab.apply(&lab.rules("wait.sk", &rules), &[]);
+    assert_eq!(applied.code, 0, "{applied}");
+    assert!(
+        applied.stderr.contains("the unit is not running"),
+        "{applied}"
+    );
+    let root = lab.dir.join("root");
+    systemd(&lab, &root, &["--write"]).ok();
+    let text = std::fs::read_to_string(drop_in(&root, &unit.unit, &lab.name)).expect("drop-in");
+    let pin = text
+        .lines()
+        .find_map(|l| l.strip_prefix("IPEgressFilterPath="))
+        .unwrap_or_else(|| panic!("IPEgressFilterPath= in {text}"))
+        .to_string();
+    assert!(
+        Path::new(&pin).exists(),
+        "the program is pinned for systemd"
+    );
+    let st = sockc(&["status", "--name", &lab.name, "--bpffs", BPFFS]);
+    assert_eq!(st.code, 3, "a unit not running is drift: {st}");
+
+    // The unit starts: systemd makes its cgroup and attaches the pinned program.
+    std::fs::create_dir(&unit.path).expect("mkdir the unit's cgroup");
+    netns::run(Command::new("bpftool").args([
+        "cgroup", "attach", &unit.path, "egress", "pinned", &pin, "multi",
+    ]))
+    .ok();
+    assert!(refused_to(&unit.path, &ns, 7133), "filtered from its start");
+    sockc(&["repair", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    lab.status_attached();
+    assert_eq!(
+        egress_programs(&unit.path).len(),
+        1,
+        "one program on the cgroup"
+    );
+    assert!(refused_to(&unit.path, &ns, 7133), "filtered after repair");
+    sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
+    assert!(!Path::new(&pin).exists(), "flush removes the pin");
+}
+
 /// The programs the pins beside the install's unit links hold, by pin.
 fn pinned_programs(lab: &Lab) -> BTreeMap<String, u64> {
     let dir = Path::new(BPFFS).join("sockc").join(&lab.name);

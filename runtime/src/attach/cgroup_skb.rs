@@ -73,6 +73,21 @@ impl<T: LinkType> Backend for UnitPinned<T> {
         Ok(attached)
     }
 
+    /// A unit that is not running has no cgroup: its program is pinned for systemd,
+    /// which attaches it from the drop-in when the unit starts.
+    fn ahead_of_target(
+        &self,
+        prog: BorrowedFd<'_>,
+        at: &AttachPoint<'_>,
+        link_pin: &Path,
+    ) -> Result<bool, AttachError> {
+        if unit::of_attach(at.attach_to).is_none() {
+            return Ok(false);
+        }
+        pin_for_systemd(prog, at, link_pin)?;
+        Ok(true)
+    }
+
     fn replace(
         &self,
         prog: BorrowedFd<'_>,

@@ -124,6 +124,20 @@ pub trait Backend: Sync {
         notices: &mut Vec<String>,
     ) -> Result<Attached, AttachError>;
 
+    /// When the place `at` names is not there (`AttachPoint::exists`): what can be done
+    /// ahead of it, so that whoever makes it attaches `prog` (a systemd unit that is not
+    /// running: its program pinned where the unit's drop-in names it, which systemd
+    /// attaches when the unit starts). True when the backend did so; false (the
+    /// default) when the place is needed now.
+    fn ahead_of_target(
+        &self,
+        _prog: BorrowedFd<'_>,
+        _at: &AttachPoint<'_>,
+        _link_pin: &Path,
+    ) -> Result<bool, AttachError> {
+        Ok(false)
+    }
+
     /// Makes the hook at `at` ready for a program ahead of it, so that the kernel's
     /// wait in creating the hook's link (an RCU grace period, for XDP and TCX links)
     /// overlaps other work, like the verifier's: see [`Prepared`]. `None` where there

@@ -120,6 +120,9 @@ fn attach_fresh(
     p: &mut InstalledProgram,
     progs: &mut Programs,
 ) -> Result<(), InstallError> {
+    if waited_for(cx, p, progs)? {
+        return Ok(());
+    }
     let attach_to = p.attach_to.clone();
     let at = AttachPoint {
         hook: p.hook,
@@ -245,6 +248,41 @@ pub(super) fn swap_and_detach(
     Ok(failed)
 }
 
+/// Whether `p`'s place is not there but its program waits for it (a unit that is not
+/// running: pinned for systemd, [`crate::attach::Backend::ahead_of_target`]), said in
+/// a notice; then nothing is attached.
+fn waited_for(
+    cx: &mut Ctx<'_>,
+    p: &InstalledProgram,
+    progs: &mut Programs,
+) -> Result<bool, InstallError> {
+    let at = p.attach_point();
+    if at.exists() {
+        return Ok(false);
+    }
+    let prog = progs.get(&p.symbol)?;
+    let label = at.to_string();
+    let link = p.attach_pin(cx.store, cx.name);
+    let ahead = backend(p.hook).ahead_of_target(prog, &at, &link);
+    let waits = ahead.map_err(|source| InstallError::Attach {
+        at: label.clone(),
+        source,
+    })?;
+    if waits {
+        cx.notices.push(not_running(&label, cx.name));
+    }
+    Ok(waits)
+}
+
+/// What became of the hook `label` of a unit that is not running.
+fn not_running(label: &str, install: &str) -> String {
+    format!(
+        "{label}: the unit is not running (no cgroup): its program is pinned for systemd, which \
+         attaches it when the unit starts if the drop-in is in place (`sockc systemd --name \
+         {install} --write`); without it, `sockc repair` attaches it once the unit runs"
+    )
+}
+
 /// One kept (or new, on a roll forward) hook: nothing if it runs the target program
 /// already; one swap if it runs the old one where it should; else a fresh attach.
 fn bring_to_target(
@@ -271,6 +309,9 @@ fn bring_to_target(
         return b
             .replace(prog, &at, &live)
             .map_err(|source| InstallError::Attach { at: label, source });
+    }
+    if waited_for(cx, p, progs)? {
+        return Ok(());
     }
     if !at.exists() {
         return Err(InstallError::MissingInterface {

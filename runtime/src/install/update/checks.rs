@@ -147,14 +147,16 @@ fn same_place(hook: HookKind, a: &str, b: &str) -> bool {
 }
 
 /// Refuses a plan that attaches where there is nothing to attach to here: an
-/// interface or cgroup that does not exist.
+/// interface or cgroup that does not exist (but a systemd unit's, which a unit that is
+/// not running has not: its program waits for it, pinned for systemd).
 pub(super) fn check_targets_exist(plan: &Plan, netns: Option<&str>) -> Result<(), InstallError> {
     for p in &plan.programs {
         let at = AttachPoint {
             hook: p.hook,
             attach_to: &p.attach_to,
         };
-        if p.action != ProgramAction::Detach && !at.exists() {
+        let waits = sockc_compiler::hooks::unit::of_attach(&p.attach_to).is_some();
+        if p.action != ProgramAction::Detach && !at.exists() && !waits {
             return Err(InstallError::MissingInterface {
                 hook: p.hook,
                 iface: p.attach_to.clone(),
