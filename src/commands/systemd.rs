@@ -76,7 +76,11 @@ pub fn run(args: &SystemdArgs) -> ExitCode {
         return remove(&args.root, name);
     }
     let wanted = match drop_ins(&args.target, &args.root, name) {
-        Ok(w) => w,
+        Ok(Some(w)) => w,
+        // Nothing installed: no drop-in is wanted, so one on disk is a leftover that
+        // --check reports and --write removes (a unit would not start on its pins).
+        Ok(None) if args.check || args.write => Vec::new(),
+        Ok(None) => return fail(install::InstallError::NotInstalled(name.to_string())),
         Err(code) => return code,
     };
     if args.write {
@@ -92,13 +96,17 @@ pub fn run(args: &SystemdArgs) -> ExitCode {
     }
 }
 
-/// The drop-ins install `name`'s unit blocks need, one per unit, in unit order.
-fn drop_ins(target: &Target, root: &Path, name: &str) -> Result<Vec<DropIn>, ExitCode> {
+/// The drop-ins install `name`'s unit blocks need, one per unit, in unit order;
+/// `None` when nothing is installed under that name.
+fn drop_ins(target: &Target, root: &Path, name: &str) -> Result<Option<Vec<DropIn>>, ExitCode> {
     let store = open_for("systemd", privileges::READ, target)?;
-    let report =
-        install::status(&store, Some(name), StatusOptions { deep: false }).map_err(fail)?;
+    let report = match install::status(&store, Some(name), StatusOptions { deep: false }) {
+        Ok(r) => r,
+        Err(install::InstallError::NotInstalled(_)) => return Ok(None),
+        Err(e) => return Err(fail(e)),
+    };
     let Some(status) = report.installs.first() else {
-        return Err(fail(install::InstallError::NotInstalled(name.to_string())));
+        return Ok(None);
     };
     let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for h in &status.hooks {
@@ -115,13 +123,15 @@ fn drop_ins(target: &Target, root: &Path, name: &str) -> Result<Vec<DropIn>, Exi
             .or_default()
             .push(setting.setting(&pin));
     }
-    Ok(lines
-        .into_iter()
-        .map(|(unit, settings)| DropIn {
-            path: systemd::drop_in_path(root, &unit, name),
-            text: drop_in_text(&unit, name, &settings),
-        })
-        .collect())
+    Ok(Some(
+        lines
+            .into_iter()
+            .map(|(unit, settings)| DropIn {
+                path: systemd::drop_in_path(root, &unit, name),
+                text: drop_in_text(&unit, name, &settings),
+            })
+            .collect(),
+    ))
 }
 
 /// The unit's drop-in: its type's section (`[Service]`, `[Slice]`, ...) with one

@@ -275,6 +275,10 @@ fn a_unit_keeps_its_policy_across_a_restart_through_the_drop_in() {
     systemd(&lab, &root, &["--write"]).ok();
     sockc(&["flush", "--name", &lab.name, "--bpffs", BPFFS]).ok();
     assert!(!Path::new(&pin).exists(), "flush removes the pin");
+    // Under another root the flush leaves the drop-in: a leftover, as --check says
+    // (it said "nothing is installed", exit 1).
+    let c = systemd(&lab, &root, &["--check"]);
+    assert!(c.code == 3 && c.stdout.contains("has no block"), "{c}");
     systemd(&lab, &root, &["--remove"]).ok();
     assert!(!path.exists(), "--remove removes the drop-in");
     assert!(egress_programs(&unit.path).is_empty());
