@@ -99,7 +99,7 @@ pub use shape::{
     cond_box, family_width, hook_universe, limit_box, never_a_packet, packets_of, prefix_interval,
     rule_region, Addr, AddrSets, MatchShape, Protos,
 };
-pub use witness::{IpPacket, Packet, Transport};
+pub use witness::{packet_word, IpPacket, Packet, Transport};
 
 #[cfg(test)]
 mod tests;

@@ -341,7 +341,7 @@ impl Packet {
         }
         if let Some(c) = &self.comm {
             t.push_str(" comm ");
-            t.push_str(&crate::syntax::comm::name_of(c));
+            t.push_str(&packet_word(&crate::syntax::comm::name_of(c)));
         }
         Some(t)
     }
@@ -382,4 +382,22 @@ impl fmt::Display for Packet {
         }
         Ok(())
     }
+}
+
+/// `name` as one word of a packet's text: quoted (`\` before a `"` or `\` in it)
+/// when it has whitespace, a quote or a backslash, as `sockc test` reads it.
+pub fn packet_word(name: &str) -> String {
+    if !name.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+        return name.to_string();
+    }
+    let escaped: String = name
+        .chars()
+        .flat_map(|c| {
+            (c == '"' || c == '\\')
+                .then_some('\\')
+                .into_iter()
+                .chain([c])
+        })
+        .collect();
+    format!("\"{escaped}\"")
 }

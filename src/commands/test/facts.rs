@@ -97,9 +97,35 @@ pub struct ExtraFacts {
     pub comm: Option<sockc_compiler::syntax::comm::Comm>,
 }
 
+/// The words of a packet's text: split at whitespace, but a `"..."` is one word
+/// (without its quotes; `\"` and `\\` inside stand for `"` and `\`), so that a
+/// process name with a space (`comm "Web Content"`, as a diff's example prints it)
+/// is one.
+fn fact_words(text: &str) -> Result<Vec<String>, String> {
+    let (mut words, mut word, mut quoted, mut chars) =
+        (Vec::new(), None::<String>, false, text.chars());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            '\\' if quoted => word.get_or_insert_with(String::new).extend(chars.next()),
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if quoted {
+        return Err("a `\"` in the packet's text is not closed".into());
+    }
+    words.extend(word);
+    Ok(words)
+}
+
 /// `text` without its `over-limit` and `route CLASS` options, and what they said.
 pub fn split_facts(text: &str) -> Result<(String, ExtraFacts), String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
+    let words = fact_words(text)?;
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let mut out = ExtraFacts::default();
     let mut rest = Vec::with_capacity(words.len());
     let mut i = 0;
@@ -381,6 +407,26 @@ fn named_buckets(p: &Program) -> Vec<OverLimit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process name with a space, a quote or a backslash is one quoted word, as a
+    /// diff's example prints it (it could not be asked about: "unknown TCP flag").
+    #[test]
+    fn a_quoted_comm_is_one_name() {
+        use sockc_compiler::syntax::comm::{comm_of, name_of};
+        for name in ["Web Content", "a\"b", "x\\y", "two  spaces"] {
+            assert!(comm_of(name).is_some());
+            let word = sockc_compiler::space::packet_word(name);
+            let packet = format!("tcp 10.0.0.1:1 -> 10.0.0.2:2 comm {word}");
+            let (rest, f) = split_facts(&packet).unwrap();
+            assert_eq!(
+                f.comm.map(|c| name_of(&c)).as_deref(),
+                Some(name),
+                "{packet}"
+            );
+            assert_eq!(rest, "tcp 10.0.0.1:1 -> 10.0.0.2:2", "{packet}");
+        }
+        assert!(split_facts("tcp 10.0.0.1:1 -> 10.0.0.2:2 comm \"Web").is_err());
+    }
 
     #[test]
     fn a_cgroup_fact_is_an_absolute_path_and_runs_where_the_test_run_has_that_socket() {
