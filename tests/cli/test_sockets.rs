@@ -136,6 +136,38 @@ fn sk_lookup_unregistered_socket_drops() {
     );
 }
 
+/// A socket declared on an IPv6 address no interface of the run's namespace has is
+/// bound there all the same (FREEBIND), as an IPv4 one is: the kernel's answer beside
+/// the evaluator's (it failed with "Cannot assign requested address", exit 3).
+#[test]
+fn sk_lookup_binds_a_declared_ipv6_address_of_no_interface() {
+    if !common::is_root() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sockc-sk6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s6.sk");
+    std::fs::write(
+        &file,
+        "socket s6 = tcp [2001:db8:1::1]:80\nsk_lookup {\n    redirect to 2001:db8::/32 to sock s6\n    default pass\n}\n",
+    )
+    .unwrap();
+    let packet = "tcp [2001:db8::5]:1000 -> [2001:db8::9]:80";
+    let v = json_of(&[
+        "test",
+        "--json",
+        file.to_str().unwrap(),
+        "--hook",
+        "sk-lookup",
+        "--packet",
+        packet,
+    ]);
+    let r = &v["results"][0];
+    assert_eq!(r["agree"], true, "{r}");
+    assert_eq!(r["kernel"]["redirect_to"], "sock s6", "{r}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn sk_lookup_without_root_answers_from_the_evaluator_and_says_so() {
     let (code, out, err) = sockc_unprivileged(

@@ -15,7 +15,7 @@
 
 use std::{
     collections::BTreeSet,
-    net::{SocketAddr, TcpListener, UdpSocket},
+    net::SocketAddr,
     os::fd::{AsFd, OwnedFd},
 };
 
@@ -116,12 +116,28 @@ impl Registered {
 
 /// A TCP listener or an unbound-peer UDP socket on `at`, and where it is bound.
 fn bind(proto: SockProto, at: SocketAddr) -> Result<(OwnedFd, SocketAddr), String> {
-    let made = match proto {
-        SockProto::Tcp => TcpListener::bind(at).and_then(|l| Ok((l.local_addr()?, l.into()))),
-        SockProto::Udp => UdpSocket::bind(at).and_then(|u| Ok((u.local_addr()?, u.into()))),
-    };
-    made.map(|(bound, fd)| (fd, bound))
-        .map_err(|e| format!("a {} socket on {at}: {e}", proto.name()))
+    use socket2::{Domain, Socket, Type};
+    let made = (|| {
+        let ty = match proto {
+            SockProto::Tcp => Type::STREAM,
+            SockProto::Udp => Type::DGRAM,
+        };
+        let socket = Socket::new(Domain::for_address(at), ty, None)?;
+        // An address of no interface of the run's namespace (its AnyIP route takes
+        // IPv4, but an IPv6 bind needs FREEBIND even so).
+        if at.is_ipv4() {
+            socket.set_freebind_v4(true)?;
+        } else {
+            socket.set_freebind_v6(true)?;
+        }
+        socket.bind(&at.into())?;
+        if proto == SockProto::Tcp {
+            socket.listen(16)?;
+        }
+        let bound = socket.local_addr()?.as_socket().unwrap_or(at);
+        Ok::<_, std::io::Error>((OwnedFd::from(socket), bound))
+    })();
+    made.map_err(|e| format!("a {} socket on {at}: {e}", proto.name()))
 }
 
 /// What the kernel did with one lookup.
