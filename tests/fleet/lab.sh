@@ -498,6 +498,26 @@ step_drift() {
         fail "info: h2 still drifts after the repair"
 }
 
+# A change applied by hand on h1 with a long confirm window: a rollout without
+# confirm does not join it (joined, its rules would be rolled back with it while the
+# task said changed): it fails on h1 and says why, leaving h1 as it is.
+step_pending_by_hand() {
+    begin "a change pending confirmation by hand: a rollout without confirm leaves it alone"
+    local before rc=0
+    on_host 1 sh -c "sockc -q apply '$v1' --name fw --confirm 10m" ||
+        fail "pending by hand: the apply failed"
+    before=$(generation 1)
+    play pending "$here/playbooks/rollout.yml" -e "rules=$v3" --limit h1 || rc=$?
+    [ "$rc" != 0 ] || { show_log pending; fail "pending by hand: the rollout succeeded"; }
+    grep -q 'is pending confirmation' "$dir/out/pending.log" ||
+        { show_log pending; fail "pending by hand: the task did not say a change is pending"; }
+    [ "$(generation 1)" = "$before" ] || fail "pending by hand: h1 was applied to"
+    expect_file "pending by hand" 1 "$v3"
+    on_host 1 sockc -q confirm fw >/dev/null || fail "pending by hand: sockc confirm failed"
+    on_host 1 sh -c "sockc -q apply /etc/sockc/fw.sk --name fw" || fail "pending by hand: v3 again"
+    no_staging 1
+}
+
 # A change applied by hand on h1 from /etc/sockc/fw.sk with a long confirm window,
 # then a reboot before anyone confirms: the boot unit's command (the package's
 # sockc-apply-all, unattended) installs the rules before the change, not the file's.
@@ -548,6 +568,7 @@ run() {
     step_check_and_diff
     [ "$confirm_steps" = yes ] && step_bad_change
     step_good_change
+    [ "$confirm_steps" = yes ] && step_pending_by_hand
     [ "$confirm_steps" = yes ] && step_reboot
     step_drift
     step_flush

@@ -124,6 +124,10 @@ class ActionModule(ActionBase):
         if delay:
             time.sleep(delay)
         confirm_args = dict((k, args[k]) for k in ("name", "config_dir", "bpffs", "executable") if args.get(k) is not None)
+        confirm_args["only_staged"] = True
+        # rules writes no file of an install in another namespace (the boot unit
+        # would apply it in the host's).
+        confirm_args["place"] = not args.get("netns")
         while True:
             self._reset_connection()
             try:

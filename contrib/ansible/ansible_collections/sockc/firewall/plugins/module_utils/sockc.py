@@ -172,3 +172,5 @@ def place(module, staged, config_dir, files):
         final = os.path.join(config_dir, rel)
         make_private_dir(os.path.dirname(final))
         module.atomic_move(os.path.join(staged, rel), final)
+        # atomic_move gives a new file the umask's mode; the staged file was private.
+        os.chmod(final, 0o600)

@@ -43,6 +43,22 @@ options:
       - The rule directory the staged files move into.
     type: path
     default: /etc/sockc
+  only_staged:
+    description:
+      - Confirm only when the install runs the rules staged for it (their SHA-256 is
+        the one C(sockc status) records); otherwise confirm nothing and fail. The
+        action plugin of M(sockc.firewall.rules) sets it, so that a task whose apply
+        never reached the host (its connection cut first) cannot confirm another
+        change pending there.
+    type: bool
+    default: false
+  place:
+    description:
+      - Move the staged files into O(config_dir) once the change is confirmed. The
+        action plugin of M(sockc.firewall.rules) sets it false for an install in
+        another network namespace, which the boot unit must not apply.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - sockc.firewall.sockc
 attributes:
@@ -86,6 +102,7 @@ rolled_back:
   type: dict
 """
 
+import hashlib
 import os
 import shutil
 
@@ -93,11 +110,38 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sockc.firewall.plugins.module_utils import sockc as sk
 
 
+def installed_entry(module, sockc):
+    """The install's entry in `sockc status`, or None."""
+    name = module.params["name"]
+    _rc, doc = sk.status(module, sockc, name=name, bpffs=module.params["bpffs"])
+    return next((i for i in sk.installs_of(doc) if i.get("name") == name), None)
+
+
+def staged_is_installed(module, install, staged):
+    """Whether the staged NAME.sk is the text the install runs (its SHA-256 is the one
+    `sockc status` records)."""
+    try:
+        with open(os.path.join(staged, "%s.sk" % module.params["name"]), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return False
+    return install is not None and install.get("source_sha256") == digest
+
+
+def pending_is_other(module, sockc, staged):
+    """Whether a change is pending and the install does not run the staged rules."""
+    install = installed_entry(module, sockc)
+    pending = install is not None and sk.pending_confirmation(install) is not None
+    return pending and not staged_is_installed(module, install, staged)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=sk.argument_spec(
             name=dict(type="str", required=True),
             config_dir=dict(type="path", default=sk.DEFAULT_CONFIG_DIR),
+            only_staged=dict(type="bool", default=False),
+            place=dict(type="bool", default=True),
         ),
         supports_check_mode=False,
     )
@@ -106,6 +150,14 @@ def main():
         module.fail_json(msg="name %r cannot name a file in config_dir" % p["name"])
     sockc = sk.sockc_binary(module)
     staged = sk.stage_dir(p["config_dir"], p["name"])
+    # (With nothing pending, `sockc confirm` confirms nothing and says what became of
+    # the change: rolled back, the usual answer when the apply cut this connection.)
+    if p["only_staged"] and pending_is_other(module, sockc, staged):
+        shutil.rmtree(staged, ignore_errors=True)
+        module.fail_json(
+            msg="%s: the install does not run the rules this task staged (its apply did not reach "
+            "the host, or another change came after it): nothing confirmed; a change pending "
+            "there is rolled back at its deadline" % p["name"])
     args = ["confirm", p["name"]]
     if p["bpffs"]:
         args += ["--bpffs", p["bpffs"]]
@@ -113,6 +165,14 @@ def main():
     state = (doc or {}).get("state")
     if rc == sk.EXIT_OK and state == "confirmed":
         files = sk.staged_files(staged) if os.path.isdir(staged) else []
+        if not p["place"]:
+            files = []
+        elif files and not staged_is_installed(module, installed_entry(module, sockc), staged):
+            # Left by a task whose change never reached the host or was rolled back:
+            # the boot unit must apply what was confirmed, not these.
+            module.warn("%s: the staged files are not the rules the confirmed change installed: "
+                        "not placed in %s" % (p["name"], p["config_dir"]))
+            files = []
         sk.place(module, staged, p["config_dir"], files)
         shutil.rmtree(staged, ignore_errors=True)
         module.exit_json(

@@ -91,6 +91,10 @@ options:
   netns:
     description:
       - Install into this network namespace (C(sockc apply --netns)).
+      - Such an install is not written to O(config_dir), and the task warns so. The
+        boot unit applies those files in the host's own namespace, where the rules
+        would reach the host's interfaces of the same names. A namespace does not
+        outlive a reboot; run the task again once it is made.
     type: str
   confirm:
     description:
@@ -414,8 +418,21 @@ def present(module, sockc):
         written = stage(module, stage_dir)
         rule = os.path.join(stage_dir, written[0])
         plan_changed, planned = dry_run(module, sockc, rule)
-        files_changed = differing(stage_dir, p["config_dir"], written)
-        pending = pending_of(module, sockc) if not plan_changed else None
+        # The boot unit applies config_dir's files in the host's own namespace: an
+        # install in another one is not written there (its rules would go on the
+        # host's interfaces of the same names at the next boot).
+        persist = not p["netns"]
+        files_changed = differing(stage_dir, p["config_dir"], written) if persist else []
+        pending = pending_of(module, sockc)
+        if pending is not None and plan_changed and p["confirm"] is None and not module.check_mode:
+            module.fail_json(
+                msg="a change of %s is pending confirmation until %s (applied outside this task): "
+                "this task's apply would join it and be rolled back with it at its deadline; "
+                "confirm it (sockc confirm %s) or let it roll back first, or run this task with confirm"
+                % (p["name"], pending.get("deadline"), p["name"]),
+                confirmation=pending)
+        if plan_changed:
+            pending = None
         result = dict(
             changed=plan_changed or bool(files_changed) or pending is not None,
             name=p["name"],
@@ -445,7 +462,11 @@ def present(module, sockc):
             result["_confirm_pending"] = True
             keep_stage = True
             module.exit_json(**result)
-        sk.place(module, stage_dir, p["config_dir"], written)
+        if persist:
+            sk.place(module, stage_dir, p["config_dir"], written)
+        else:
+            module.warn("%s is installed in network namespace %s and not written to %s: the boot unit "
+                        "applies those files in the host's namespace" % (p["name"], p["netns"], p["config_dir"]))
         module.exit_json(**result)
     finally:
         if not keep_stage:
