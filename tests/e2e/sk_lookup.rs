@@ -87,7 +87,7 @@ fn service_child() {
             let _ = writeln!(c, "{label} {pid} {local}");
         }
     } else {
-        let sock = UdpSocket::bind(addr).expect("bind");
+        let sock: UdpSocket = bound(addr, libc::SOCK_DGRAM, reuseport).into();
         set_int_opt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1);
         println!("ready {pid}");
         loop {
@@ -113,27 +113,33 @@ fn set_int_opt(fd: i32, level: i32, name: i32, value: i32) {
 }
 
 fn tcp_listener(addr: SocketAddr, reuseport: bool) -> TcpListener {
+    let fd = bound(addr, libc::SOCK_STREAM, reuseport);
+    // SAFETY: listen on our socket.
+    assert_eq!(unsafe { libc::listen(fd.as_raw_fd(), 128) }, 0, "listen");
+    fd.into()
+}
+
+/// A socket of type `ty` bound to `addr` with SO_REUSEADDR (and SO_REUSEPORT).
+fn bound(addr: SocketAddr, ty: i32, reuseport: bool) -> std::os::fd::OwnedFd {
     let family = if addr.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
-    // SAFETY: a plain socket(2) call; the descriptor is owned by the listener below.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    // SAFETY: a plain socket(2) call; the descriptor is owned below.
+    let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
     assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
     set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
     if reuseport {
         set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
     }
     // SAFETY: fd is a new socket nothing else owns.
-    let listener: TcpListener = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+    let owned: std::os::fd::OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     let (sa, len) = sockaddr(addr);
     // SAFETY: `sa` holds a sockaddr of `len` bytes.
     let rc = unsafe { libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len) };
     assert_eq!(rc, 0, "bind {addr}: {}", std::io::Error::last_os_error());
-    // SAFETY: listen on our socket.
-    assert_eq!(unsafe { libc::listen(fd, 128) }, 0, "listen");
-    listener
+    owned
 }
 
 /// One datagram, its sender, and the address it was sent to (`IP_PKTINFO`).
@@ -227,10 +233,19 @@ impl Service {
         Service::start_in(ns, spec, None)
     }
 
+    /// [`Service::start`] as user `uid` (and its group).
+    fn start_as(ns: &str, spec: &str, uid: u32) -> Service {
+        Service::spawn(ns, spec, None, Some(uid))
+    }
+
     /// [`Service::start`], in `cgroup` from its first instruction (a shell joins the
     /// cgroup, then execs `ip netns exec`, which execs the service), so the socket is
     /// the cgroup's when it listens.
     fn start_in(ns: &str, spec: &str, cgroup: Option<&Cgroup>) -> Service {
+        Service::spawn(ns, spec, cgroup, None)
+    }
+
+    fn spawn(ns: &str, spec: &str, cgroup: Option<&Cgroup>, uid: Option<u32>) -> Service {
         let exe = std::env::current_exe().expect("test binary");
         let mut cmd = match cgroup {
             Some(cg) => {
@@ -246,8 +261,12 @@ impl Service {
             }
             None => Command::new("ip"),
         };
+        cmd.args(["netns", "exec", ns]);
+        if let Some(uid) = uid {
+            let id = uid.to_string();
+            cmd.args(["setpriv", "--reuid", &id, "--regid", &id, "--clear-groups"]);
+        }
         let mut child = cmd
-            .args(["netns", "exec", ns])
             .arg(exe)
             .args([
                 "--exact",
@@ -602,6 +621,34 @@ fn a_reuseport_group_is_reached_through_one_registered_socket() {
         [a.pid.to_string(), b.pid.to_string()].into_iter().collect(),
         "both members answered"
     );
+}
+
+/// Another user's UDP socket with SO_REUSEPORT on the declared address is in a
+/// reuseport group of its own (the kernel puts sockets of one uid only in a group):
+/// root's socket is registered all the same and every datagram reaches it. (Refused
+/// as "a member the declaration does not trust", it left the slot empty: any user
+/// could keep a service from being steered to.)
+#[test]
+fn another_users_reuseport_socket_keeps_no_service_from_its_slot() {
+    if !common::kernel() {
+        return;
+    }
+    let lab = lab("skuidrp", 66);
+    let dns = Service::start(&lab.ns_a, "udp 127.0.0.1:53 dns reuseport");
+    // (Port 53 to any user of the namespace.)
+    netns::run(Command::new("ip").args(["netns", "exec", &lab.ns_a]).args([
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_unprivileged_port_start=0",
+    ]))
+    .ok();
+    let _other = Service::start_as(&lab.ns_a, "udp 127.0.0.1:53 other reuseport", 65534);
+    let file = lab.rules("steer.sk", STEERING);
+    lab.apply_ok(&file);
+    for i in 0..8 {
+        let (answer, _) = ask_udp(&lab, &format!("10.53.0.{}:53", i + 1), "q").expect("answered");
+        assert!(answer.starts_with(&format!("dns {}", dns.pid)), "{answer}");
+    }
 }
 
 /// A UDP service that restarts leaves its slot empty (the kernel takes a closed

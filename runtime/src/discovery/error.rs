@@ -106,6 +106,8 @@ pub enum SocketError {
         accepts: Box<Accepts>,
         /// `SO_REUSEPORT` is set on it (see [`SocketError::UntrustedGroup`]).
         reuseport: bool,
+        /// Its owner's uid, when it could be read.
+        uid: Option<u32>,
     },
     #[error(
         "the SO_REUSEPORT group on {local} has a member the declaration does not trust \

@@ -201,18 +201,22 @@ pub(crate) fn accept(
         accepts,
     ) {
         Ok(admitted) => Ok(Found::new(fd, checked, owner, admitted)),
-        Err(why) => Err(SocketError::Untrusted {
+        Err(refused) => Err(SocketError::Untrusted {
             local: checked.local,
             holder: owner,
-            why,
+            why: refused.why,
             accepts: Box::new(accepts.clone()),
             reuseport: checked.reuseport,
+            uid: refused.uid,
         }),
     }
 }
 
 /// After `pick` chose a reuseport group: refused when a refusal among the other
-/// candidates is an untrusted member of a reuseport group on the address.
+/// candidates is an untrusted member of that group: a reuseport socket on the same
+/// address whose owner is the chosen one's, or unknown (the kernel puts sockets of
+/// one uid only in a group, so another user's is in a group of its own, which a
+/// redirect to the chosen socket never reaches).
 pub(crate) fn no_untrusted_member<'e>(
     chosen: &Found,
     refusals: impl IntoIterator<Item = &'e SocketError>,
@@ -227,8 +231,13 @@ pub(crate) fn no_untrusted_member<'e>(
             why,
             accepts,
             reuseport: true,
+            uid,
         } = e
         {
+            let other_group = *local != chosen.local || uid.is_some_and(|u| u != chosen.origin.uid);
+            if other_group {
+                continue;
+            }
             return Err(SocketError::UntrustedGroup {
                 local: *local,
                 member: holder.clone(),

@@ -203,22 +203,37 @@ pub fn admit(
     local: SocketAddr,
     cookie: u64,
     accepts: &Accepts,
-) -> Result<Admitted, String> {
-    let unreadable = |e: io::Error| format!("who made it cannot be read (sock_diag: {e})");
+) -> Result<Admitted, Refused> {
+    let unreadable = |e: io::Error| Refused {
+        why: format!("who made it cannot be read (sock_diag: {e})"),
+        uid: None,
+    };
     let origin = match entry(proto, local.port(), cookie).map_err(unreadable)? {
         Some(e) => of_entry(&e, Some(FileOf::Fd(fd))).map_err(unreadable)?,
         None => {
-            return Err(
-                "the kernel's socket list (sock_diag) does not show it, so who made it \
-                 is unknown"
+            return Err(Refused {
+                why: "the kernel's socket list (sock_diag) does not show it, so who made it \
+                      is unknown"
                     .to_string(),
-            )
+                uid: None,
+            })
         }
     };
     match judge(accepts, origin) {
         Judged::Passes(o) => Ok(Admitted(o)),
-        Judged::Fails(_, why) => Err(why),
+        Judged::Fails(o, why) => Err(Refused {
+            why,
+            uid: Some(o.uid),
+        }),
     }
+}
+
+/// Why [`admit`] refused a socket, and its owner's uid when it could be read (a
+/// reuseport group admits sockets of one uid only).
+#[derive(Debug)]
+pub struct Refused {
+    pub why: String,
+    pub uid: Option<u32>,
 }
 
 #[cfg(test)]
