@@ -468,8 +468,9 @@ fn read_drops(store: &Store, m: &Manifest) -> Vec<(u64, u64)> {
 /// generation's slots and declarations (`old`): a name declared as before keeps its
 /// slot; a new name, or one declared differently, takes the lowest slot that no
 /// installed name holds (the installed programs may still use theirs until the swap).
-/// Only when every other slot is taken does a changed declaration keep its slot (it is
-/// emptied at commit and filled after).
+/// Only when every other slot is taken does a changed declaration keep its slot, and a
+/// new name take the lowest slot of a name this generation drops (either is emptied at
+/// commit and filled after).
 pub fn assign_slots(
     old: (&BTreeMap<String, u32>, &[SocketMeta]),
     sockets: &[SocketMeta],
@@ -490,9 +491,15 @@ pub fn assign_slots(
         while taken.contains(&next) {
             next += 1;
         }
+        let max = sockc_compiler::bpf::maps::SOCKETS_MAX;
         let slot = match old_slots.get(&s.name) {
-            Some(&mine) if next >= sockc_compiler::bpf::maps::SOCKETS_MAX => mine,
-            _ => next,
+            _ if next < max => next,
+            Some(&mine) => mine,
+            // Every slot is held, by this generation's names or by names it drops: one
+            // of those goes, emptied at commit as a changed declaration's is.
+            None => (0..max)
+                .find(|k| !out.values().any(|v| v == k))
+                .expect("a file declares at most SOCKETS_MAX sockets"),
         };
         taken.insert(slot);
         out.insert(s.name.clone(), slot);
@@ -622,5 +629,22 @@ mod tests {
         assert_eq!(back["proxy"], 0, "slot 0 was emptied at the last commit");
         let same = assign_slots((&back, &[at(8080), decl("b")]), &[at(8080), decl("b")]);
         assert_eq!(same, back);
+    }
+
+    /// With every slot held (a full file, one name renamed), the new name takes the
+    /// slot of the name that went, never one past the map (slot 1024 was given: its
+    /// registration failed with E2BIG and its redirects dropped for good).
+    #[test]
+    fn a_new_name_in_a_full_map_takes_the_slot_of_a_name_that_went() {
+        let max = sockc_compiler::bpf::maps::SOCKETS_MAX;
+        let names: Vec<SocketMeta> = (0..max).map(|i| decl(&format!("s{i}"))).collect();
+        let first = assign_slots((&BTreeMap::new(), &[]), &names);
+        let mut renamed = names.clone();
+        renamed[5] = decl("t5");
+        let second = assign_slots((&first, &names), &renamed);
+        assert_eq!(second["t5"], 5, "{:?}", second.get("t5"));
+        assert!(second.values().all(|&k| k < max));
+        let distinct: std::collections::BTreeSet<_> = second.values().collect();
+        assert_eq!(distinct.len(), second.len(), "one slot each");
     }
 }
