@@ -159,6 +159,14 @@ impl KernelBtf {
         }
     }
 
+    /// The bit offset of `member` in `struct strukt` (a bitfield's too), as
+    /// [`Self::member_offset`] finds it.
+    pub fn member_bit_offset(&self, strukt: &str, member: &str) -> Result<u32, BtfError> {
+        let missing = || BtfError::Missing(format!("struct {strukt}.{member}"));
+        let (_, r) = self.find(KIND_STRUCT, strukt).ok_or_else(missing)?;
+        self.member_bits(r, member, 0)?.ok_or_else(missing)
+    }
+
     /// The bit offset of `member` in struct or union record `r`, looking into its
     /// anonymous members (at most `depth` 8 levels down).
     fn member_bits(&self, r: Record, member: &str, depth: usize) -> Result<Option<u32>, BtfError> {
@@ -214,6 +222,14 @@ impl KernelBtf {
             KernelRef::Kfunc { name } => self.func_id(name),
             KernelRef::Field { strukt, member } | KernelRef::Offset { strukt, member } => {
                 self.member_offset(strukt, member)
+            }
+            // A bitfield's byte and bit (little-endian: bit `b` of the struct is bit
+            // `b % 8` of its byte `b / 8`).
+            KernelRef::BitByte { strukt, member } => {
+                Ok(self.member_bit_offset(strukt, member)? / 8)
+            }
+            KernelRef::BitMask { strukt, member } => {
+                Ok(1 << (self.member_bit_offset(strukt, member)? % 8))
             }
             KernelRef::Type { name } => self
                 .find(KIND_STRUCT, name)

@@ -77,9 +77,10 @@ fn service_child() {
     let (proto, addr, label) = (words[0], words[1], words[2]);
     let addr: SocketAddr = addr.parse().expect("service address");
     let reuseport = words.contains(&"reuseport");
+    let v6only = words.contains(&"v6only");
     let pid = std::process::id();
     if proto == "tcp" {
-        let listener = tcp_listener(addr, reuseport);
+        let listener = tcp_listener(addr, (reuseport, v6only));
         println!("ready {pid}");
         loop {
             let (mut c, _) = listener.accept().expect("accept");
@@ -87,7 +88,7 @@ fn service_child() {
             let _ = writeln!(c, "{label} {pid} {local}");
         }
     } else {
-        let sock: UdpSocket = bound(addr, libc::SOCK_DGRAM, reuseport).into();
+        let sock: UdpSocket = bound(addr, libc::SOCK_DGRAM, (reuseport, v6only)).into();
         set_int_opt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1);
         println!("ready {pid}");
         loop {
@@ -112,15 +113,16 @@ fn set_int_opt(fd: i32, level: i32, name: i32, value: i32) {
     assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
 }
 
-fn tcp_listener(addr: SocketAddr, reuseport: bool) -> TcpListener {
-    let fd = bound(addr, libc::SOCK_STREAM, reuseport);
+fn tcp_listener(addr: SocketAddr, options: (bool, bool)) -> TcpListener {
+    let fd = bound(addr, libc::SOCK_STREAM, options);
     // SAFETY: listen on our socket.
     assert_eq!(unsafe { libc::listen(fd.as_raw_fd(), 128) }, 0, "listen");
     fd.into()
 }
 
-/// A socket of type `ty` bound to `addr` with SO_REUSEADDR (and SO_REUSEPORT).
-fn bound(addr: SocketAddr, ty: i32, reuseport: bool) -> std::os::fd::OwnedFd {
+/// A socket of type `ty` bound to `addr` with SO_REUSEADDR (and SO_REUSEPORT, and
+/// IPV6_V6ONLY, as `(reuseport, v6only)` say).
+fn bound(addr: SocketAddr, ty: i32, (reuseport, v6only): (bool, bool)) -> std::os::fd::OwnedFd {
     let family = if addr.is_ipv4() {
         libc::AF_INET
     } else {
@@ -132,6 +134,9 @@ fn bound(addr: SocketAddr, ty: i32, reuseport: bool) -> std::os::fd::OwnedFd {
     set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
     if reuseport {
         set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
+    }
+    if v6only {
+        set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1);
     }
     // SAFETY: fd is a new socket nothing else owns.
     let owned: std::os::fd::OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
@@ -633,7 +638,7 @@ fn another_users_reuseport_socket_keeps_no_service_from_its_slot() {
     if !common::kernel() {
         return;
     }
-    let lab = lab("skuidrp", 66);
+    let lab = lab("skuidrp", 202);
     let dns = Service::start(&lab.ns_a, "udp 127.0.0.1:53 dns reuseport");
     // (Port 53 to any user of the namespace.)
     netns::run(Command::new("ip").args(["netns", "exec", &lab.ns_a]).args([
@@ -785,6 +790,15 @@ fn a_restarted_tcp_service_registers_itself_when_it_listens() {
         "{answer}"
     );
     assert_eq!(stats_of(&lab, "sockets registered when they listened"), 4);
+
+    // nginx's `listen 9000; listen [::]:9000;`: the IPv6 listener is IPV6_V6ONLY and
+    // takes no IPv4 connection, so it does not replace the `0.0.0.0` one.
+    drop(dual);
+    let v4 = Service::start_in(&lab.ns_a, "tcp 0.0.0.0:9000 v4", Some(&cg));
+    let _v6 = Service::start_in(&lab.ns_a, "tcp [::]:9000 v6 v6only", Some(&cg));
+    let answer = ask_tcp(&lab, "4.4.4.4:7").expect("answered by the IPv4 listener");
+    assert!(answer.starts_with(&format!("v4 {} ", v4.pid)), "{answer}");
+    assert_eq!(stats_of(&lab, "sockets registered when they listened"), 5);
 
     // A re-apply keeps the registration; a flush takes the registrar off the cgroup.
     lab.apply_ok(&file);

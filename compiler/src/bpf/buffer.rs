@@ -251,6 +251,32 @@ impl CodeBuffer {
             .push(Item::Insn(Insn::ldx(size, dst, src, within)));
     }
 
+    /// `dst = (the byte of struct strukt at src that holds the one-bit bitfield
+    /// member) & (its bit)`: nonzero when the bit is set. The byte's offset and the
+    /// mask are filled in at load.
+    pub fn load_kernel_bit(&mut self, dst: Reg, src: Reg, (strukt, member): (&str, &str)) {
+        let named = (strukt.to_string(), member.to_string());
+        self.kernel_refs.push((
+            self.items.len(),
+            super::kernel_ref::KernelRef::BitByte {
+                strukt: named.0.clone(),
+                member: named.1.clone(),
+            },
+        ));
+        self.note(format!("{strukt}.{member} (a bit)"));
+        self.items
+            .push(Item::Insn(Insn::ldx(super::insn::Size::B, dst, src, 0)));
+        self.kernel_refs.push((
+            self.items.len(),
+            super::kernel_ref::KernelRef::BitMask {
+                strukt: named.0,
+                member: named.1,
+            },
+        ));
+        self.items
+            .push(Item::Insn(Insn::alu64_imm(super::insn::op::AND, dst, 0)));
+    }
+
     /// `dst = offsetof(struct strukt, member)` (a 64-bit move), filled in at load.
     pub fn mov_kernel_field_offset(&mut self, dst: Reg, strukt: &str, member: &str) {
         self.kernel_refs.push((

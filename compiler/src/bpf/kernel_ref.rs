@@ -30,6 +30,12 @@ pub enum KernelRef {
     /// strukt`: for an address computed at run time (an array element chosen by a
     /// register), which a load's constant offset cannot say.
     Offset { strukt: String, member: String },
+    /// The load's offset is the byte of `struct strukt` that holds the one-bit
+    /// bitfield `member` (added to the offset written, as [`KernelRef::Field`]'s).
+    BitByte { strukt: String, member: String },
+    /// The instruction's immediate (an `and`) is the bitfield `member`'s bit in that
+    /// byte, as a mask.
+    BitMask { strukt: String, member: String },
 }
 
 impl KernelRef {
@@ -52,6 +58,9 @@ impl std::fmt::Display for KernelRef {
             KernelRef::Field { strukt, member } => write!(f, "struct {strukt}.{member}"),
             KernelRef::Type { name } => write!(f, "struct {name}"),
             KernelRef::Offset { strukt, member } => write!(f, "offset of struct {strukt}.{member}"),
+            KernelRef::BitByte { strukt, member } | KernelRef::BitMask { strukt, member } => {
+                write!(f, "bitfield struct {strukt}.{member}")
+            }
         }
     }
 }

@@ -98,10 +98,11 @@ fn patch_kernel_refs(
         let value = btf.resolve(what).map_err(|e| err(what, e))?;
         // An instruction is code, registers, a 16-bit offset, a 32-bit immediate.
         let (at, bytes) = match what {
-            KernelRef::Kfunc { .. } | KernelRef::Type { .. } | KernelRef::Offset { .. } => {
-                (start + insn * 8 + 4, value.to_le_bytes().to_vec())
-            }
-            KernelRef::Field { .. } => {
+            KernelRef::Kfunc { .. }
+            | KernelRef::Type { .. }
+            | KernelRef::Offset { .. }
+            | KernelRef::BitMask { .. } => (start + insn * 8 + 4, value.to_le_bytes().to_vec()),
+            KernelRef::Field { .. } | KernelRef::BitByte { .. } => {
                 // The compiler's offset is a position inside the member (0 for the
                 // member itself).
                 let at = start + insn * 8 + 2;

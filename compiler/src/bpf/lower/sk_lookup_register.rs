@@ -10,7 +10,8 @@
 //! port (host order) and local address (network order; a declared `0.0.0.0` or `::`
 //! is a socket bound to the wildcard, not any address; an IPv4 declaration also takes
 //! an IPv6 socket on its v4-mapped address, and `0.0.0.0` a dual-stack one on `::`,
-//! as `sockc register` does) with each declaration of the cgroup, and
+//! as `sockc register` does, unless it is `IPV6_V6ONLY`) with each declaration of the
+//! cgroup, and
 //! on the first that fits puts the socket into that declaration's slot of the install's
 //! socket map (`bpf_sock_map_update` with `BPF_ANY`: the new listener replaces a stale
 //! one, as `sockc register` does). It counts what happened in its two counter slots and
@@ -132,12 +133,31 @@ fn emit_address_test(b: &mut CodeBuffer, sock: &SockCtx, ip: IpAddr, next: Label
                 v4.to_ipv6_mapped()
             };
             compare_ip6(b, same.octets());
+            if v4.is_unspecified() {
+                emit_not_v6only(b, next);
+            }
         }
         IpAddr::V6(v6) => {
             b.branch_imm(Cond::Ne, Reg::R7, AF_INET6 as i32, next);
             compare_ip6(b, v6.octets());
         }
     }
+}
+
+/// To `next` when the socket (on `::`) is `IPV6_V6ONLY`: such a listener takes no
+/// IPv4 connection, so it is no `0.0.0.0` socket (nginx's `listen [::]:80` beside its
+/// `listen 80`: taken, it replaced the IPv4 listener, whose connections it refused).
+/// `bpf_getsockopt` does not read the option, so the bit is read from `struct
+/// sock_common` (the start of the `struct tcp6_sock` `bpf_skc_to_tcp6_sock` gives).
+fn emit_not_v6only(b: &mut CodeBuffer, next: Label) {
+    let sk = std::mem::offset_of!(uapi::bpf_sock_ops, __bindgen_anon_2) as i16;
+    b.note("`::` stands for `0.0.0.0` only when dual-stack (not IPV6_V6ONLY)");
+    b.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R6, sk));
+    b.branch_imm(Cond::Eq, Reg::R1, 0, next);
+    b.emit(Insn::call(bpf_func_id::BPF_FUNC_skc_to_tcp6_sock as u32));
+    b.branch_imm(Cond::Eq, Reg::R0, 0, next);
+    b.load_kernel_bit(Reg::R1, Reg::R0, ("sock_common", "skc_ipv6only"));
+    b.branch_imm(Cond::Ne, Reg::R1, 0, next);
 }
 
 /// Puts the socket into socket `id`'s slot of the socket map, counts in the
