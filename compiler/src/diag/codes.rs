@@ -308,6 +308,8 @@ catalogue! {
     Ipv6Port = "sockc::ipv6-port", Rules, Warning;
     /// A packet hook that drops by default and cuts the host off its neighbours.
     Lockout = "sockc::lockout", Rules, Warning;
+    /// An IPv4-mapped IPv6 destination in a socket-call block's rule (never matches).
+    MappedAddress = "sockc::mapped-address", Rules, Warning;
 
     // Lints from the optimizer
     /// A rule that never matches.

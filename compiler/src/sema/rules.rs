@@ -580,6 +580,7 @@ impl Checker<'_> {
             return;
         }
         *slot = Some(e.span);
+        self.check_mapped(e, spec);
         let addr = self.addr(&e.addr, spec, &mut seen.family);
         let ports = e.port.as_ref().and_then(|p| {
             seen.port.get_or_insert(p.span());
@@ -828,6 +829,35 @@ impl Checker<'_> {
             .help(format!(
                 "for port {last}, write `[{addr}]:{last}`; to keep the address, write `[{text}]`"
             )),
+        );
+    }
+
+    /// Warns of an IPv4-mapped IPv6 prefix in a socket-call block: a call to such an
+    /// address is decided as the IPv4 one (docs/language.md, "cgroup blocks"), so the
+    /// IPv6 rule never matches it.
+    fn check_mapped(&mut self, e: &ast::Endpoint, spec: &HookSpec) {
+        if !matches!(spec.context, crate::hooks::Context::SockAddr { .. }) {
+            return;
+        }
+        let AddrSpec::Prefix(ipnet::IpNet::V6(n), sp) = &e.addr else {
+            return;
+        };
+        let (Some(v4), true) = (n.network().to_ipv4_mapped(), n.prefix_len() >= 96) else {
+            return;
+        };
+        let len = n.prefix_len() - 96;
+        let written = if len == 32 {
+            v4.to_string()
+        } else {
+            format!("{v4}/{len}")
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::MappedAddress,
+                "a call to an IPv4-mapped address is decided as its IPv4 address: this never matches",
+            )
+            .label(*sp, "IPv4-mapped")
+            .help(format!("write the IPv4 address: `{written}`")),
         );
     }
 

@@ -176,6 +176,39 @@ fn a_duplicated_rule_gets_one_warning() {
     );
 }
 
+/// In a socket-call block an IPv4-mapped destination never matches (the call is
+/// decided as its IPv4 address): it was accepted without a word.
+#[test]
+fn a_mapped_address_in_a_socket_call_block_is_flagged() {
+    let block = |rule: &str| {
+        format!("cgroup connect \"/sys/fs/cgroup\" {{\n    {rule}\n    default allow\n}}\n")
+    };
+    let d = diags(&block("drop tcp to [::ffff:10.0.0.1]:25"));
+    let mapped: Vec<_> = d
+        .iter()
+        .filter(|d| d.code == "sockc::mapped-address")
+        .collect();
+    assert_eq!(mapped.len(), 1, "{d:#?}");
+    assert!(mapped[0].help.as_deref().unwrap().contains("`10.0.0.1`"));
+    for fine in [
+        "drop tcp to 10.0.0.1:25",
+        "drop tcp to 2001:db8::1",
+        "drop to ::/0",
+    ] {
+        let d = diags(&block(fine));
+        assert!(
+            d.iter().all(|d| d.code != "sockc::mapped-address"),
+            "{fine}: {d:#?}"
+        );
+    }
+    // Elsewhere a mapped address is an address like any other.
+    let d = diags(&in_block("drop tcp to ::ffff:10.0.0.1"));
+    assert!(
+        d.iter().all(|d| d.code != "sockc::mapped-address"),
+        "{d:#?}"
+    );
+}
+
 /// `allow tcp to 2001:db8::1:53` was silently the address `2001:db8::1:53/128`.
 #[test]
 fn an_ipv6_address_that_looks_like_address_and_port_is_flagged() {
