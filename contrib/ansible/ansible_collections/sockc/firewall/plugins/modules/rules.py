@@ -412,6 +412,11 @@ def present(module, sockc):
     p = module.params
     if p["probes"] and p["confirm"] is None:
         module.fail_json(msg="probes need confirm: a failing probe rolls back a pending change")
+    delay = p["confirm_delay"] or 0
+    if delay < 0 or (p["confirm"] is not None and delay >= p["confirm"]):
+        # The controller would confirm after the deadline: the change always rolls back.
+        module.fail_json(msg="confirm_delay must be at least 0 and less than confirm (%s), not %s"
+                         % (p["confirm"], delay))
     stage_dir = new_stage(module)
     keep_stage = False
     try:
