@@ -483,26 +483,38 @@ pub fn assign_slots(
         .filter_map(|s| old_slots.get(&s.name).map(|&slot| (s.name.clone(), slot)))
         .collect();
     let mut taken: std::collections::BTreeSet<u32> = old_slots.values().copied().collect();
+    let max = sockc_compiler::bpf::maps::SOCKETS_MAX;
     let mut next = 0u32;
-    for s in sockets {
-        if out.contains_key(&s.name) {
-            continue;
-        }
+    let mut waiting = Vec::new();
+    let pending: Vec<&SocketMeta> = sockets
+        .iter()
+        .filter(|s| !out.contains_key(&s.name))
+        .collect();
+    for s in pending {
         while taken.contains(&next) {
             next += 1;
         }
-        let max = sockc_compiler::bpf::maps::SOCKETS_MAX;
-        let slot = match old_slots.get(&s.name) {
-            _ if next < max => next,
-            Some(&mine) => mine,
-            // Every slot is held, by this generation's names or by names it drops: one
-            // of those goes, emptied at commit as a changed declaration's is.
-            None => (0..max)
-                .find(|k| !out.values().any(|v| v == k))
-                .expect("a file declares at most SOCKETS_MAX sockets"),
-        };
-        taken.insert(slot);
-        out.insert(s.name.clone(), slot);
+        if next >= max {
+            waiting.push(s);
+            continue;
+        }
+        taken.insert(next);
+        out.insert(s.name.clone(), next);
+    }
+    // Every slot is held. A changed declaration keeps its own slot first, then a new
+    // name takes the lowest slot no name of this generation holds (a dropped name's):
+    // either is emptied at commit and filled after.
+    let (own, new): (Vec<_>, Vec<_>) = waiting
+        .into_iter()
+        .partition(|s| old_slots.contains_key(&s.name));
+    for s in own {
+        out.insert(s.name.clone(), old_slots[&s.name]);
+    }
+    for s in new {
+        let free = (0..max)
+            .find(|k| !out.values().any(|v| v == k))
+            .expect("a file declares at most SOCKETS_MAX sockets");
+        out.insert(s.name.clone(), free);
     }
     out
 }
@@ -646,5 +658,24 @@ mod tests {
         assert!(second.values().all(|&k| k < max));
         let distinct: std::collections::BTreeSet<_> = second.values().collect();
         assert_eq!(distinct.len(), second.len(), "one slot each");
+        // A new name first in the file, one name dropped and one declared anew later:
+        // the changed one keeps its slot, the new one takes the dropped one's.
+        let at = |name: &str, port: u16| SocketMeta {
+            addr: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+            ..decl(name)
+        };
+        let mut third = vec![decl("new")];
+        third.extend(names.iter().filter(|s| s.name != "s900").cloned());
+        let changed = third.iter().position(|s| s.name == "s3").unwrap();
+        third[changed] = at("s3", 9999);
+        let slots = assign_slots((&first, &names), &third);
+        assert_eq!(
+            (slots["new"], slots["s3"]),
+            (900, 3),
+            "{:?}",
+            (slots["new"], slots["s3"])
+        );
+        let distinct: std::collections::BTreeSet<_> = slots.values().collect();
+        assert_eq!(distinct.len(), slots.len(), "one slot each");
     }
 }
