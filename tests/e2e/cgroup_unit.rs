@@ -304,6 +304,11 @@ fn a_unit_not_running_at_the_apply_gets_its_program_when_it_starts() {
          xdp on {} {{\n    default allow\n}}\n",
         unit.unit, lab.if_a
     );
+    // An instance of a template no instance of which runs: its slice is not there
+    // either, so nothing says the name leads anywhere: refused, as before.
+    let nowhere = rules.replace(&unit.unit, "sockc-no-such-template@x.service");
+    let refused = lab.apply(&lab.rules("nowhere.sk", &nowhere), &[]);
+    assert_eq!(refused.code, 3, "{refused}");
     let applied = lab.apply(&lab.rules("wait.sk", &rules), &[]);
     assert_eq!(applied.code, 0, "{applied}");
     assert!(

@@ -117,6 +117,12 @@ pub fn cgroup_path(name: &str) -> String {
         if name == "init.scope" {
             return escaped(name);
         }
+        // An instance of a template is in the template's slice, `system-PREFIX.slice`
+        // (systemd's `unit_set_default_slice`, PREFIX escaped as a unit name is).
+        if let Some((prefix, _)) = name.split_once('@') {
+            let slice = format!("system-{}.slice", unit_name_escape(prefix));
+            return format!("system.slice/{}/{}", escaped(&slice), escaped(name));
+        }
         return format!("system.slice/{}", escaped(name));
     };
     if stem == "-" {
@@ -128,6 +134,22 @@ pub fn cgroup_path(name: &str) -> String {
     }
     parts.push(escaped(name));
     parts.join("/")
+}
+
+/// `text` as systemd's `unit_name_escape` writes it into a unit name: `/` as `-`,
+/// and `-`, `\\` and every byte but letters, digits, `:`, `_` and a `.` that does not
+/// lead as `\\xNN`.
+fn unit_name_escape(text: &str) -> String {
+    let mut out = String::new();
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i > 0 => out.push('.'),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 /// Controller names systemd keeps a unit's cgroup from looking like (`CONTROLLER.` is
@@ -173,7 +195,11 @@ mod tests {
         assert_eq!(cgroup_path("nginx.service"), "system.slice/nginx.service");
         assert_eq!(
             cgroup_path("getty@tty1.service"),
-            "system.slice/getty@tty1.service"
+            "system.slice/system-getty.slice/getty@tty1.service"
+        );
+        assert_eq!(
+            cgroup_path("openvpn-client@x.service"),
+            "system.slice/system-openvpn\\x2dclient.slice/openvpn-client@x.service"
         );
         assert_eq!(cgroup_path("system.slice"), "system.slice");
         assert_eq!(cgroup_path("a-b-c.slice"), "a.slice/a-b.slice/a-b-c.slice");

@@ -84,6 +84,13 @@ impl<T: LinkType> Backend for UnitPinned<T> {
         if unit::of_attach(at.attach_to).is_none() {
             return Ok(false);
         }
+        // Its slice must be there (cgroup v2 mounted, systemd's tree): a name that
+        // leads nowhere is refused as before, not taken for a unit that is stopped.
+        let dir = crate::cgroup::dir_of(at.attach_to);
+        let slice = dir.parent().map(|p| p.to_string_lossy().into_owned());
+        if !slice.is_some_and(|p| super::is_cgroup2(&p)) {
+            return Ok(false);
+        }
         pin_for_systemd(prog, at, link_pin)?;
         Ok(true)
     }
@@ -105,6 +112,15 @@ impl<T: LinkType> Backend for UnitPinned<T> {
         self.0.detach(at, live, ours);
         if let Attachment::Link(path) = live {
             let _ = std::fs::remove_file(program_pin(path));
+        }
+    }
+
+    /// Also the program pinned for systemd, when it holds `ours` (an undone attach, or
+    /// one that only pinned ahead of a unit that was not running).
+    fn detach_unrecorded(&self, at: &AttachPoint<'_>, link_pin: &Path, ours: u32) {
+        self.0.detach_unrecorded(at, link_pin, ours);
+        if pinned_id(link_pin) == Some(ours) {
+            let _ = std::fs::remove_file(program_pin(link_pin));
         }
     }
 
