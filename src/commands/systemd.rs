@@ -78,8 +78,9 @@ pub fn run(args: &SystemdArgs) -> ExitCode {
     let wanted = match drop_ins(&args.target, &args.root, name) {
         Ok(Some(w)) => w,
         // Nothing installed: no drop-in is wanted, so one on disk is a leftover that
-        // --check reports and --write removes (a unit would not start on its pins).
-        Ok(None) if args.check || args.write => Vec::new(),
+        // --check reports (a unit would not start on its missing pin) and --remove
+        // takes away; --write does not (a wrong --bpffs would take the drop-ins away).
+        Ok(None) if args.check => Vec::new(),
         Ok(None) => return fail(install::InstallError::NotInstalled(name.to_string())),
         Err(code) => return code,
     };

@@ -286,8 +286,6 @@ fn a_change_that_cuts_the_session_is_rolled_back_by_the_host() {
     assert_eq!(json(&confirmed)["state"], "rolled-back", "{confirmed}");
 }
 
-/// `sockc confirm` from a new connection keeps the change: the deadline passes and
-/// nothing is rolled back; a second confirm finds nothing pending.
 /// An apply that fails after the kernel runs its rules (the manifest cannot be
 /// renamed over: a bind mount holds it) keeps its change pending, and the watcher
 /// rolls it back at the deadline. (A failed apply removed its record: the cut stayed.)
@@ -316,6 +314,8 @@ fn a_change_whose_apply_fails_after_the_swap_is_still_rolled_back() {
         .expect("v2 still cuts the session 10 s after its 3 s deadline");
 }
 
+/// `sockc confirm` from a new connection keeps the change: the deadline passes and
+/// nothing is rolled back; a second confirm finds nothing pending.
 #[test]
 fn a_confirmed_change_stays() {
     if !common::kernel() {

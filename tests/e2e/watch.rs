@@ -340,6 +340,24 @@ fn an_agent_without_confirm_holds_an_install_with_a_pending_change() {
     let (r, v) = once(&dir, &lab, &[]);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(entry(&v, &a)["result"], "applied", "{v:#}");
+
+    // A change whose watcher is gone (a container's PID 1 died with it) and whose
+    // deadline passed is rolled back by the round, which then applies the file: held,
+    // it waited for ever.
+    let args = lab.apply_args(&manual, &a, &["--confirm", "1s", "--json"]);
+    let applied = sockc(&args).ok();
+    let doc: Value = serde_json::from_str(&applied.stdout).expect("apply --json");
+    let watcher = doc["confirmation"]["watcher_pid"]
+        .as_i64()
+        .expect("a watcher");
+    // SAFETY: kill has no memory preconditions; the PID is the watcher this test made.
+    unsafe { libc::kill(watcher as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(2500));
+    let (r, v) = once(&dir, &lab, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(entry(&v, &a)["result"], "applied", "{v:#}");
+    let source = lab_status(&a)["source_file"].as_str().unwrap().to_string();
+    assert!(source.ends_with(&format!("{a}.sk")), "{source}");
 }
 
 /// `--once` exit codes and readiness with a refused first version, a file that

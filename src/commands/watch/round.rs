@@ -159,6 +159,18 @@ impl<'a> Agent<'a> {
     fn install_file(&mut self, store: &Store, snap: &Snapshot, f: &RuleFile) -> Option<String> {
         let generation = store.manifest(&f.name).ok().flatten().map(|m| m.generation);
         let (compiled, text) = self.compile(snap, f, generation)?;
+        // An expired change (its watcher gone with a container's PID 1, say) is rolled
+        // back first, as any sockc command does: held, it would wait for ever, and
+        // joined, this round's confirmation would keep it.
+        if store
+            .pending()
+            .read(&f.name)
+            .ok()
+            .flatten()
+            .is_some_and(|p| p.is_pending())
+        {
+            confirmation::settle_and_say(store, Some(&f.name));
+        }
         if self.held_for_a_pending_change(store, f, generation) {
             return None;
         }

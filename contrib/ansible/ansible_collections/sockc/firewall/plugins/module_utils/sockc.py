@@ -171,6 +171,10 @@ def place(module, staged, config_dir, files):
     for rel in files:
         final = os.path.join(config_dir, rel)
         make_private_dir(os.path.dirname(final))
-        module.atomic_move(os.path.join(staged, rel), final)
-        # atomic_move gives a new file the umask's mode; the staged file was private.
+        # atomic_move gives a new file the umask's mode: private from the start.
+        umask = os.umask(0o077)
+        try:
+            module.atomic_move(os.path.join(staged, rel), final)
+        finally:
+            os.umask(umask)
         os.chmod(final, 0o600)

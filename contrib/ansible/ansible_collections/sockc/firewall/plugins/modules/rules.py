@@ -472,6 +472,12 @@ def present(module, sockc):
         else:
             module.warn("%s is installed in network namespace %s and not written to %s: the boot unit "
                         "applies those files in the host's namespace" % (p["name"], p["netns"], p["config_dir"]))
+            # One written before (the install was in the host's namespace then) would
+            # be applied there at the next boot.
+            stale = os.path.join(p["config_dir"], "%s.sk" % p["name"])
+            if os.path.lexists(stale):
+                os.unlink(stale)
+                result["files_removed"] = [stale]
         module.exit_json(**result)
     finally:
         if not keep_stage:
