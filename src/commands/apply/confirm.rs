@@ -177,7 +177,8 @@ pub fn after(
 /// After a failed apply: its change kept pending when it may have reached the kernel
 /// (said on stderr), its fresh record removed when nothing was committed.
 pub fn after_failure(session: &Session, armed: Option<Armed>) {
-    let Some(armed) = armed else {
+    // A joined change was pending before this apply: it stays as it was, unsaid.
+    let Some(armed) = armed.filter(|a| !a.joined) else {
         return;
     };
     let name = session.name.as_str();
