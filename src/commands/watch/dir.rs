@@ -15,6 +15,7 @@
 
 use std::{
     io::ErrorKind,
+    os::fd::AsRawFd,
     path::{Path, PathBuf},
 };
 
@@ -32,8 +33,10 @@ const DATA_LINK: &str = "..data";
 
 /// One reading of the watched directory.
 pub struct Snapshot {
-    /// The directory the files were read from: DIR, or where `..data` led.
+    /// The directory the files were read from (DIR, or where `..data` led), named
+    /// through the descriptor `_held` keeps open: the compiler's base for set files.
     pub base: PathBuf,
+    _held: std::fs::File,
     /// `..data`'s target (a timestamped directory), when DIR is a kubelet volume.
     pub data: Option<String>,
     /// The rule files (`*.sk`), by file name.
@@ -89,7 +92,22 @@ fn read_once(dir: &Path) -> Result<Snapshot, Torn> {
         )));
     }
     let sub = PathBuf::from(data.as_deref().unwrap_or(""));
-    let base = dir.join(&sub);
+    // The directory read, held open and named through its descriptor from here on (the
+    // listing, the set files the compiler opens beneath it): a swap of `..data`'s
+    // target for a link after this check cannot move the reads elsewhere.
+    let at = if data.is_some() {
+        sub.as_path()
+    } else {
+        Path::new(".")
+    };
+    let held = sockc_compiler::input::open_beneath(dir, at).map_err(|e| {
+        Torn(format!(
+            "{}: {}",
+            dir.join(at).display(),
+            std::io::Error::from(e)
+        ))
+    })?;
+    let base = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
     let mut names = list(&base)?;
     names.sort();
     let (rules, others): (Vec<String>, Vec<String>) =
@@ -99,7 +117,12 @@ fn read_once(dir: &Path) -> Result<Snapshot, Torn> {
         .into_iter()
         .map(|f| rule_file((dir, &sub), f, &others))
         .collect::<Result<_, _>>()?;
-    Ok(Snapshot { base, data, files })
+    Ok(Snapshot {
+        base,
+        _held: held,
+        data,
+        files,
+    })
 }
 
 /// The names of `base`'s entries that are not hidden (the kubelet's own start with
@@ -198,6 +221,32 @@ fn rule_file(at: (&Path, &Path), file: String, others: &[u8; 32]) -> Result<Rule
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The set files of a snapshot are read from the directory it read, held open: a
+    /// swap of `..data`'s target for a link to elsewhere after the snapshot (a race a
+    /// writer of DIR could run every round) does not move them.
+    #[test]
+    fn set_files_come_from_the_directory_the_snapshot_read() {
+        let root = std::env::temp_dir().join(format!("sockc-watch-held-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (dir, outside) = (root.join("watched"), root.join("outside"));
+        let v1 = dir.join("..v1");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(v1.join("x.txt"), "192.0.2.1\n").unwrap();
+        std::fs::write(outside.join("x.txt"), "not-an-address-but-a-secret\n").unwrap();
+        let text =
+            "set s = file \"x.txt\"\nxdp on eth0 {\n    drop from @s\n    default allow\n}\n";
+        std::fs::write(v1.join("r.sk"), text).unwrap();
+        std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
+        let snap = snapshot(&dir).unwrap();
+        std::fs::rename(&v1, dir.join("..old")).unwrap();
+        std::os::unix::fs::symlink(&outside, &v1).unwrap();
+        let (compiled, diags) = crate::shared::build::compile_text(text, &snap.base);
+        let said = format!("{diags:?}");
+        assert!(compiled.is_some() && !said.contains("secret"), "{said}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     /// Whoever may write DIR cannot make the agent read (and quote) a file outside
     /// it: a rule file that is a link out of DIR is refused with the reason, and a
