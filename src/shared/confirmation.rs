@@ -586,8 +586,24 @@ pub fn pending_json(p: &Pending) -> Value {
         })),
         "probes": p.probes,
         "watcher_pid": p.watcher_pid,
+        "watcher_alive": watcher_alive(p),
         "label": p.change_label,
     })
+}
+
+/// Whether the change's watcher runs: its PID is a `sockc deadline` process with the
+/// record's token (not so when it died with its process group or container, or when
+/// the PID is another PID namespace's, as a containerised agent's watcher's is).
+pub fn watcher_alive(p: &Pending) -> bool {
+    let Some(pid) = p.watcher_pid else {
+        return false;
+    };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let token = args.windows(2).find(|w| w[0] == b"--token").map(|w| w[1]);
+    args.iter().any(|a| *a == b"deadline") && token == Some(p.token.as_bytes())
 }
 
 /// `last_rollback` of `status --json`: a change that was rolled back.
@@ -623,8 +639,14 @@ pub fn pending_line(name: &str, p: &Pending) -> String {
     } else {
         format!("; at once if a probe fails ({})", p.probes.join(", "))
     };
+    let watcher = if watcher_alive(p) {
+        ""
+    } else {
+        "; no watcher runs for it here (it ended with its process, or runs in another PID \
+         namespace): the first sockc command after the deadline puts it back"
+    };
     format!(
-        "pending confirmation: `sockc confirm {name}` by {} (in {:.0}s), or {back}{probes}",
+        "pending confirmation: `sockc confirm {name}` by {} (in {:.0}s), or {back}{probes}{watcher}",
         time::local_time(p.deadline_unix),
         p.remaining_secs().ceil()
     )

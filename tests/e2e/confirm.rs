@@ -546,7 +546,16 @@ fn with_no_sockc_running_the_next_command_rolls_back() {
         .as_u64()
         .expect("watcher pid");
     assert!(alive(watcher));
+    assert_eq!(w.status()["confirmation"]["watcher_alive"], true);
     kill(watcher);
+    wait_exited(watcher);
+    // Before the deadline, status says no watcher runs and what happens instead.
+    assert_eq!(w.status()["confirmation"]["watcher_alive"], false);
+    let said = w.sk(&["status", "--name", &w.lab.name]);
+    assert!(
+        said.stdout.contains("no watcher runs for it here"),
+        "{said}"
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         !w.reachable(Duration::from_millis(500)),
