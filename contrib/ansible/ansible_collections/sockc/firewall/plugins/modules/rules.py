@@ -386,12 +386,12 @@ def diff_of(module, sockc, rule):
     return [rules_diff, dict(prepared=prepared)]
 
 
-def pending_of(module, sockc):
-    """The install's pending confirmation from `sockc status`, or None."""
+def installed_of(module, sockc):
+    """The install's entry in `sockc status`, or None."""
     _rc, doc = sk.status(module, sockc, name=module.params["name"], bpffs=module.params["bpffs"])
     for install in sk.installs_of(doc):
         if install.get("name") == module.params["name"]:
-            return sk.pending_confirmation(install)
+            return install
     return None
 
 
@@ -428,7 +428,12 @@ def present(module, sockc):
         # host's interfaces of the same names at the next boot).
         persist = not p["netns"]
         files_changed = differing(stage_dir, p["config_dir"], written) if persist else []
-        pending = pending_of(module, sockc)
+        installed = installed_of(module, sockc)
+        pending = sk.pending_confirmation(installed) if installed is not None else None
+        # The dry run does not compare labels: a new label alone is a change to apply
+        # (sockc records it without a new generation).
+        relabel = p["label"] is not None and installed is not None and installed.get("label") != p["label"]
+        plan_changed = plan_changed or relabel
         if pending is not None and plan_changed and p["confirm"] is None and not module.check_mode:
             module.fail_json(
                 msg="a change of %s is pending confirmation until %s (applied outside this task): "
