@@ -93,18 +93,16 @@ pub fn write(
 /// is in, as none is in the path.
 pub fn rewrite_stale(map: BorrowedFd<'_>, cgroups: &[String]) -> Result<Rewritten, RefError> {
     let mut out = Rewritten::default();
-    for (slot, c) in cgroups.iter().enumerate() {
-        let held = read(map, slot as u32).map_err(|source| RefError::Map { source })?;
-        match resolve(c) {
-            Ok(now) if now == held => {}
+    for s in stale(map, cgroups).map_err(|source| RefError::Map { source })? {
+        match s.now {
             Ok(now) => {
-                crate::fault::point(&format!("write cgroup {c:?}'s id into slot {slot}"));
-                let key = (slot as u32).to_ne_bytes();
-                crate::sys::map_update(map, &key, &now.to_bytes(), 0)
+                let slot = s.slot;
+                crate::fault::point(&format!("write cgroup {:?}'s id into slot {slot}", s.name));
+                crate::sys::map_update(map, &slot.to_ne_bytes(), &now.to_bytes(), 0)
                     .map_err(|source| RefError::Map { source })?;
-                out.written.push(c.clone());
+                out.written.push(s.name.to_string());
             }
-            Err(e) => out.gone.push((c.clone(), gone(&e))),
+            Err(e) => out.gone.push((s.name.to_string(), gone(&e))),
         }
     }
     Ok(out)
@@ -129,20 +127,47 @@ pub fn read(map: BorrowedFd<'_>, slot: u32) -> io::Result<CgroupRef> {
 /// Each named cgroup whose slot in `map` is not what its directory says now, with
 /// why: gone, or re-created (another id).
 pub fn drifted(map: BorrowedFd<'_>, cgroups: &[String]) -> io::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (slot, c) in cgroups.iter().enumerate() {
-        let held = read(map, slot as u32)?;
-        match resolve(c) {
-            Ok(now) if now == held => {}
-            Ok(now) => out.push((
-                c.clone(),
-                format!(
+    Ok(stale(map, cgroups)?
+        .into_iter()
+        .map(|s| {
+            let why = match s.now {
+                Ok(now) => format!(
                     "re-created: its id is {} now, the programs match id {}",
-                    now.id, held.id
+                    now.id, s.held.id
                 ),
-            )),
-            Err(e) => out.push((c.clone(), gone(&e))),
+                Err(e) => gone(&e),
+            };
+            (s.name.to_string(), why)
+        })
+        .collect())
+}
+
+/// A named cgroup whose slot holds another cgroup than its path names now.
+struct Stale<'c> {
+    slot: u32,
+    name: &'c str,
+    held: CgroupRef,
+    /// What the path names now, or why it names nothing.
+    now: Result<CgroupRef, RefError>,
+}
+
+/// The named cgroups of `map`'s slots whose slot is stale, in slot order: what
+/// [`drifted`] reports and [`rewrite_stale`] writes.
+fn stale<'c>(map: BorrowedFd<'_>, cgroups: &'c [String]) -> io::Result<Vec<Stale<'c>>> {
+    let mut out = Vec::new();
+    for (slot, name) in cgroups.iter().enumerate() {
+        let slot = slot as u32;
+        let held = read(map, slot)?;
+        let now = resolve(name);
+        if now.as_ref().is_ok_and(|n| *n == held) {
+            continue;
         }
+        out.push(Stale {
+            slot,
+            name,
+            held,
+            now,
+        });
     }
     Ok(out)
 }
