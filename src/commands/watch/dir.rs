@@ -9,9 +9,9 @@
 //! that cannot be read or whose name is not an install's is in the snapshot with the
 //! reason, never dropped silently. A fingerprint changes whenever the rule file or
 //! any other file of the snapshot (the set files it may name) changes. Nothing outside
-//! DIR is read as a rule file: each is opened beneath DIR (a link or `..` that leads
-//! out is refused by the kernel in the lookup), and `..data` must name a directory of
-//! DIR itself.
+//! DIR is read as a rule file: `..data` must name a directory of DIR itself, and each
+//! rule file is opened beneath the directory read, held open for the round (a link or
+//! `..` that leads out is refused by the kernel in the lookup).
 
 use std::{
     io::ErrorKind,
@@ -91,15 +91,10 @@ fn read_once(dir: &Path) -> Result<Snapshot, Torn> {
             link.display()
         )));
     }
-    let sub = PathBuf::from(data.as_deref().unwrap_or(""));
     // The directory read, held open and named through its descriptor from here on (the
-    // listing, the set files the compiler opens beneath it): a swap of `..data`'s
-    // target for a link after this check cannot move the reads elsewhere.
-    let at = if data.is_some() {
-        sub.as_path()
-    } else {
-        Path::new(".")
-    };
+    // listing, the rule files, the set files the compiler opens beneath it): a swap of
+    // `..data`'s target for a link after this check cannot move the reads elsewhere.
+    let at = Path::new(data.as_deref().unwrap_or("."));
     let held = sockc_compiler::input::open_beneath(dir, at).map_err(|e| {
         Torn(format!(
             "{}: {}",
@@ -115,7 +110,7 @@ fn read_once(dir: &Path) -> Result<Snapshot, Torn> {
     let others = others_digest(&base, &others)?;
     let files = rules
         .into_iter()
-        .map(|f| rule_file((dir, &sub), f, &others))
+        .map(|f| rule_file(&base, f, &others))
         .collect::<Result<_, _>>()?;
     Ok(Snapshot {
         base,
@@ -171,11 +166,11 @@ fn beside(dir: &Path, target: &str) -> bool {
     one && std::fs::symlink_metadata(dir.join(target)).is_ok_and(|m| m.is_dir())
 }
 
-/// A rule file's bytes, opened beneath DIR (`sub`, `..data`'s target or nothing,
-/// then the file): a symbolic link or `..` that leads out of DIR is refused by the
-/// kernel in the one lookup, so a file the agent reads as root is one that DIR holds.
-fn read_beneath((dir, sub): (&Path, &Path), file: &str, max: u64) -> Result<Vec<u8>, InputError> {
-    let opened = sockc_compiler::input::open_beneath(dir, &sub.join(file)).map_err(|e| {
+/// A rule file's bytes, opened beneath the directory the snapshot holds (`base`): a
+/// symbolic link or `..` that leads out of it is refused by the kernel in the one
+/// lookup, so a file the agent reads as root is one that directory holds.
+fn read_beneath(base: &Path, file: &str, max: u64) -> Result<Vec<u8>, InputError> {
+    let opened = sockc_compiler::input::open_beneath(base, Path::new(file)).map_err(|e| {
         if e == rustix::io::Errno::XDEV {
             let why = "it leads out of the watched directory (a symbolic link or `..`): the \
                        agent reads only files beneath it";
@@ -187,14 +182,14 @@ fn read_beneath((dir, sub): (&Path, &Path), file: &str, max: u64) -> Result<Vec<
     read_open(opened, Limit::SourceBytes, max)
 }
 
-fn rule_file(at: (&Path, &Path), file: String, others: &[u8; 32]) -> Result<RuleFile, Torn> {
+fn rule_file(base: &Path, file: String, others: &[u8; 32]) -> Result<RuleFile, Torn> {
     let name = file.strip_suffix(".sk").unwrap_or(&file).to_string();
     let (text, sha256) = if !valid_name(&name) {
         let why = format!("`{name}` is not a valid install name (1-64 of a-z A-Z 0-9 _ -)");
         (Err(why), String::new())
     } else {
         let max = settings().limits.get(Limit::SourceBytes);
-        match read_beneath(at, &file, max) {
+        match read_beneath(base, &file, max) {
             Ok(bytes) => {
                 let sha = sha256_hex(&bytes);
                 (utf8(bytes).map_err(|e| e.to_string()), sha)
