@@ -134,6 +134,13 @@ def installs_of(status_doc):
     return status_doc.get("installs") or []
 
 
+def installed(module, sockc):
+    """The entry of the install the module's `name` names in `sockc status`, or None."""
+    name = module.params["name"]
+    _rc, doc = status(module, sockc, name=name, bpffs=module.params["bpffs"])
+    return next((i for i in installs_of(doc) if i.get("name") == name), None)
+
+
 def pending_confirmation(install):
     """The install's pending confirmation (issue 46 contract), or None.
 

@@ -110,13 +110,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sockc.firewall.plugins.module_utils import sockc as sk
 
 
-def installed_entry(module, sockc):
-    """The install's entry in `sockc status`, or None."""
-    name = module.params["name"]
-    _rc, doc = sk.status(module, sockc, name=name, bpffs=module.params["bpffs"])
-    return next((i for i in sk.installs_of(doc) if i.get("name") == name), None)
-
-
 def staged_is_installed(module, install, staged):
     """Whether the staged NAME.sk is the text the install runs (its SHA-256 is the one
     `sockc status` records)."""
@@ -130,7 +123,7 @@ def staged_is_installed(module, install, staged):
 
 def pending_is_other(module, sockc, staged):
     """Whether a change is pending and the install does not run the staged rules."""
-    install = installed_entry(module, sockc)
+    install = sk.installed(module, sockc)
     pending = install is not None and sk.pending_confirmation(install) is not None
     return pending and not staged_is_installed(module, install, staged)
 
@@ -167,7 +160,7 @@ def main():
         files = sk.staged_files(staged) if os.path.isdir(staged) else []
         if not p["place"]:
             files = []
-        elif files and not staged_is_installed(module, installed_entry(module, sockc), staged):
+        elif files and not staged_is_installed(module, sk.installed(module, sockc), staged):
             # Left by a task whose change never reached the host or was rolled back:
             # the boot unit must apply what was confirmed, not these.
             module.warn("%s: the staged files are not the rules the confirmed change installed: "

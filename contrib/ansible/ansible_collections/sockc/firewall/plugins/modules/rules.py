@@ -386,15 +386,6 @@ def diff_of(module, sockc, rule):
     return [rules_diff, dict(prepared=prepared)]
 
 
-def installed_of(module, sockc):
-    """The install's entry in `sockc status`, or None."""
-    _rc, doc = sk.status(module, sockc, name=module.params["name"], bpffs=module.params["bpffs"])
-    for install in sk.installs_of(doc):
-        if install.get("name") == module.params["name"]:
-            return install
-    return None
-
-
 def real_apply(module, sockc, rule):
     p = module.params
     args = ["apply", rule, "--name", p["name"]] + sk.location_args(p)
@@ -428,7 +419,7 @@ def present(module, sockc):
         # host's interfaces of the same names at the next boot).
         persist = not p["netns"]
         files_changed = differing(stage_dir, p["config_dir"], written) if persist else []
-        installed = installed_of(module, sockc)
+        installed = sk.installed(module, sockc)
         pending = sk.pending_confirmation(installed) if installed is not None else None
         # The dry run does not compare labels: a new label alone is a change to apply
         # (sockc records it without a new generation).
