@@ -17,7 +17,7 @@ use sockc_compiler::{diag, Compiled};
 use sockc_runtime::{
     error_chain,
     install::{self, ApplyReport, InstallError},
-    store::{Manifest, Store},
+    store::{pending::Pending, Manifest, Store},
 };
 
 use super::{
@@ -159,19 +159,8 @@ impl<'a> Agent<'a> {
     fn install_file(&mut self, store: &Store, snap: &Snapshot, f: &RuleFile) -> Option<String> {
         let generation = store.manifest(&f.name).ok().flatten().map(|m| m.generation);
         let (compiled, text) = self.compile(snap, f, generation)?;
-        // An expired change (its watcher gone with a container's PID 1, say) is rolled
-        // back first, as any sockc command does: held, it would wait for ever, and
-        // joined, this round's confirmation would keep it.
-        if store
-            .pending()
-            .read(&f.name)
-            .ok()
-            .flatten()
-            .is_some_and(|p| p.is_pending())
-        {
-            confirmation::settle_and_say(store, Some(&f.name));
-        }
-        if self.held_for_a_pending_change(store, f, generation) {
+        let pending = pending_after_settling(store, &f.name);
+        if self.held_for_a_pending_change(pending.as_ref(), f, generation) {
             return None;
         }
         let armed = self.arm(store, f, generation)?;
@@ -219,15 +208,14 @@ impl<'a> Agent<'a> {
     /// confirmed or rolled back. True when held (and recorded).
     fn held_for_a_pending_change(
         &mut self,
-        store: &Store,
+        pending: Option<&Pending>,
         f: &RuleFile,
         generation: Option<u64>,
     ) -> bool {
         if self.args.confirm.is_some() {
             return false;
         }
-        let pending = store.pending().read(&f.name).ok().flatten();
-        let Some(p) = pending.filter(|p| p.is_pending()) else {
+        let Some(p) = pending else {
             return false;
         };
         let msg = format!(
@@ -486,6 +474,23 @@ impl<'a> Agent<'a> {
 }
 
 /// What a refused file leaves in place.
+/// Install `name`'s change pending confirmation, once an expired one (its watcher
+/// gone with a container's PID 1, say) is rolled back, as any sockc command does:
+/// held, it would wait for ever, and joined, this round's confirmation would keep it.
+fn pending_after_settling(store: &Store, name: &str) -> Option<Pending> {
+    let pending = || {
+        store
+            .pending()
+            .read(name)
+            .ok()
+            .flatten()
+            .filter(Pending::is_pending)
+    };
+    pending()?;
+    confirmation::settle_and_say(store, Some(name));
+    pending()
+}
+
 fn kept(generation: Option<u64>) -> String {
     match generation {
         Some(g) => format!("generation {g} stays installed"),
