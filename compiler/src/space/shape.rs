@@ -748,11 +748,15 @@ pub fn hook_universe(hook: HookKind) -> Region {
 /// The points no packet is, whatever the hook: a UDP packet whose socket lookup finds
 /// a time-wait socket. A UDP socket is unconnected or connected (`bpf::socket` reads
 /// it as listening or established), so only TCP has the fourth state.
-pub fn never_a_packet() -> HeaderBox {
-    HeaderBox::full()
-        .with(Dim::Proto, ValueSet::single(17))
-        .with(Dim::L4, ValueSet::single(l4::PRESENT))
-        .with(Dim::Socket, ValueSet::single(socket::TIMEWAIT))
+/// Made once: [`packets_of`] asks for it for every piece a diff decides.
+pub fn never_a_packet() -> &'static HeaderBox {
+    static NEVER: std::sync::LazyLock<HeaderBox> = std::sync::LazyLock::new(|| {
+        HeaderBox::full()
+            .with(Dim::Proto, ValueSet::single(17))
+            .with(Dim::L4, ValueSet::single(l4::PRESENT))
+            .with(Dim::Socket, ValueSet::single(socket::TIMEWAIT))
+    });
+    &NEVER
 }
 
 /// `b` without [`never_a_packet`]'s points: `None` when every point of `b` is one of
@@ -763,7 +767,7 @@ pub fn never_a_packet() -> HeaderBox {
 pub fn packets_of(b: HeaderBox) -> Option<HeaderBox> {
     let never = never_a_packet();
     let work = &mut 0;
-    if !b.overlaps(&never, work) {
+    if !b.overlaps(never, work) {
         return Some(b);
     }
     let wider: Vec<Dim> = [Dim::Proto, Dim::L4, Dim::Socket]
