@@ -130,6 +130,10 @@ fn bind(proto: SockProto, at: SocketAddr) -> Result<(OwnedFd, SocketAddr), Strin
         } else {
             socket.set_freebind_v6(true)?;
         }
+        if proto == SockProto::Tcp {
+            // As `TcpListener::bind`, which this replaced, sets it.
+            socket.set_reuse_address(true)?;
+        }
         socket.bind(&at.into())?;
         if proto == SockProto::Tcp {
             socket.listen(16)?;
