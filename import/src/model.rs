@@ -200,6 +200,22 @@ pub struct Rule {
     pub comment: Option<String>,
 }
 
+impl Rule {
+    /// The texts of the rule's statements the import does not interpret: its effects
+    /// (`Effect::Other`) and its verdict (`Verdict::Other`).
+    pub fn statement_texts(&self) -> impl Iterator<Item = &str> {
+        let effects = self.effects.iter().filter_map(|e| match e {
+            Effect::Other { text, .. } => Some(text.as_str()),
+            _ => None,
+        });
+        let verdict = match &self.verdict {
+            Verdict::Other { text, .. } => Some(text.as_str()),
+            _ => None,
+        };
+        effects.chain(verdict)
+    }
+}
+
 /// A field a match tests. Addresses and ports say which header they read.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Key {

@@ -3,9 +3,11 @@
 //! decided) and that a chain after sockc's block clears again.
 //!
 //! Invariant: the bit is one no rule of the ruleset may set — every mark or connmark
-//! statement's numbers (values and masks) are counted as set, and a statement that
+//! statement's numbers (values and masks) are counted as set, a statement that
 //! sets the mark from something other than a number or another mark counts as
-//! setting every bit — so when the residual runs, the bit is clear unless the
+//! setting every bit, and so does a copy of the conntrack mark into the packet's
+//! where some statement saves the packet's mark (which may come with any bit) into
+//! the conntrack mark — so when the residual runs, the bit is clear unless the
 //! residual itself set it (and what else on the host marks packets is documented, not
 //! guessed); and one no rule tests — a mark test's mask, or the bits of the values it
 //! compares the whole mark with — as the residual clears the bit before the rules
@@ -15,7 +17,7 @@
 //! allocates marks from the low bits up (kube-proxy 0x4000 and 0x8000, WireGuard's
 //! 0xca6c).
 
-use crate::model::{Effect, Key, Match, MatchKind, Rhs, Ruleset, Value, Verdict};
+use crate::model::{Key, Match, MatchKind, Rhs, Ruleset, Value};
 
 /// The lowest bit the residual may take: sockc's narrow mark test keeps a one-bit
 /// mask exactly only when at most 8 bits lie above it (`syntax::mark::MAX_INTERVALS`).
@@ -31,23 +33,50 @@ pub fn choose(rs: &Ruleset) -> Option<u32> {
         .find(|b| used & b == 0)
 }
 
-/// The mark bits the ruleset's statements may set.
+/// The mark bits the ruleset's statements may set. A copy of the conntrack mark into
+/// the packet's (`CONNMARK --restore-mark`, `meta mark set ct mark`) may set every
+/// bit when some statement copies the packet's mark into the conntrack mark
+/// (`--save-mark`, `ct mark set meta mark`): the packet's mark may hold any bit as it
+/// comes (a socket's `SO_MARK`), and the copy back would put the residual's bit on a
+/// packet the residual never decided, after its chain cleared it.
 pub fn bits_set(rs: &Ruleset) -> u32 {
-    let mut used = 0u32;
-    for r in &rs.rules {
-        let texts = r.effects.iter().filter_map(|e| match e {
-            Effect::Other { text, .. } => Some(text.as_str()),
-            _ => None,
-        });
-        let verdict = match &r.verdict {
-            Verdict::Other { text, .. } => Some(text.as_str()),
-            _ => None,
-        };
-        for t in texts.chain(verdict) {
-            used |= bits_of(t);
-        }
+    let texts = || {
+        rs.rules
+            .iter()
+            .flat_map(crate::model::Rule::statement_texts)
+    };
+    let saved = texts().any(|t| copy_of(&t.to_ascii_lowercase()) == Some(Copy::IntoConntrack));
+    texts().fold(0, |used, t| used | bits_of(t, saved))
+}
+
+/// Which way a statement that names no number copies one mark into the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Copy {
+    /// The packet's mark into the conntrack mark (`--save-mark`, `ct mark set meta
+    /// mark`).
+    IntoConntrack,
+    /// The conntrack mark into the packet's (`--restore-mark`, `meta mark set ct
+    /// mark`).
+    IntoPacket,
+}
+
+/// The copy statement `lower` (lower case) makes, if it is one.
+fn copy_of(lower: &str) -> Option<Copy> {
+    if lower.contains("save-mark") {
+        return Some(Copy::IntoConntrack);
     }
-    used
+    if lower.contains("restore-mark") {
+        return Some(Copy::IntoPacket);
+    }
+    let (target, value) = lower.split_once(" set ")?;
+    let (target, value) = (target.trim(), value.trim());
+    let conntrack = |w: &str| w == "ct mark" || w.ends_with(" ct mark");
+    let packet = |w: &str| w == "mark" || w == "meta mark" || w.ends_with(" meta mark");
+    match () {
+        _ if conntrack(target) && packet(value) => Some(Copy::IntoConntrack),
+        _ if packet(target) && conntrack(value) => Some(Copy::IntoPacket),
+        _ => None,
+    }
 }
 
 /// The packet-mark bits the ruleset's matches may look for set: a test of the mark
@@ -196,8 +225,10 @@ fn covers(outer: &[(u64, u64)], inner: &[(u64, u64)]) -> bool {
 /// The bits one statement's text may set: none unless it names a mark; the numbers it
 /// holds when it has some (every bit up to the largest of them when the value is
 /// computed: a hash, a counter, a map); every bit when it sets a mark from something
-/// that names no number and is not another mark.
-fn bits_of(text: &str) -> u32 {
+/// that names no number and is not another mark; for a copy of the conntrack mark into
+/// the packet's, every bit when the ruleset `saved` the packet's mark there, else none
+/// (the conntrack mark then holds only bits the ruleset's numbers set, counted there).
+fn bits_of(text: &str, saved: bool) -> u32 {
     let lower = text.to_ascii_lowercase();
     if !lower.contains("mark") {
         return 0;
@@ -220,7 +251,12 @@ fn bits_of(text: &str) -> u32 {
                 .any(|c| lower.contains(c)),
         };
         let setter = lower.contains("set") || lower.contains("mark ");
-        return if !setter || copy { 0 } else { u32::MAX };
+        let restores = copy_of(&lower) == Some(Copy::IntoPacket);
+        return match () {
+            _ if copy && restores && saved => u32::MAX,
+            _ if !setter || copy => 0,
+            _ => u32::MAX,
+        };
     }
     // A value computed at run time (a hash or a counter modulo N, a map) may be any
     // number up to the largest one named.
@@ -269,7 +305,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_restored_conntrack_mark_may_set_every_bit_once_the_packets_is_saved() {
+        // Saved from a packet that came with any bit (`SO_MARK`), restored after the
+        // residual's chain cleared its bit: the bit would be back (a bypass).
+        for restore in [
+            "-j CONNMARK --restore-mark",
+            "meta mark set ct mark",
+            "mark set ct mark",
+        ] {
+            assert_eq!(copy_of(restore), Some(Copy::IntoPacket), "{restore}");
+            assert_eq!(bits_of(restore, true), u32::MAX, "{restore}");
+            assert_eq!(bits_of(restore, false), 0, "{restore}");
+        }
+        for save in [
+            "-j CONNMARK --save-mark",
+            "ct mark set meta mark",
+            "ct mark set mark",
+        ] {
+            assert_eq!(copy_of(save), Some(Copy::IntoConntrack), "{save}");
+            // The conntrack mark is not the packet's: a save alone sets no bit of it.
+            assert_eq!(bits_of(save, true), 0, "{save}");
+        }
+        assert_eq!(copy_of("meta mark set 0x1"), None);
+        assert_eq!(copy_of("ct mark set tcp sequence"), None);
+        // iptables-save prints a copy's masks: their numbers count, saved or not.
+        let masked = "-j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xff";
+        assert_eq!(bits_of(masked, true), 0xff);
+    }
+
+    #[test]
     fn statements_set_the_bits_they_name() {
+        let bits_of = |t| bits_of(t, false);
         assert_eq!(bits_of("-j MARK --set-xmark 0x4000/0x4000"), 0x4000);
         assert_eq!(
             bits_of("-j MARK --set-xmark 0x1000000/0xffffffff"),

@@ -16,7 +16,7 @@
 
 use crate::{
     features::Feature,
-    model::{Effect, Key, Match, MatchKind, NfHook, Rule, Ruleset, Verdict},
+    model::{Key, Match, MatchKind, NfHook, Rule, Ruleset},
 };
 
 /// Turns the mark tests a writer may run after into opaque matches.
@@ -50,16 +50,7 @@ pub fn mark(rs: &mut Ruleset) {
 
 /// Whether a statement or verdict of `r` names a mark.
 fn writes_mark(r: &Rule) -> bool {
-    let effects = r.effects.iter().filter_map(|e| match e {
-        Effect::Other { text, .. } => Some(text.as_str()),
-        _ => None,
-    });
-    let verdict = match &r.verdict {
-        Verdict::Other { text, .. } => Some(text.as_str()),
-        _ => None,
-    };
-    effects
-        .chain(verdict)
+    r.statement_texts()
         .any(|t| t.to_ascii_lowercase().contains("mark"))
 }
 

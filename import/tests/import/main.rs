@@ -21,6 +21,7 @@ mod common;
 mod architecture;
 mod attack;
 mod attack_30;
+mod attack_33;
 mod cases;
 mod cgroup;
 mod corpus;
