@@ -804,6 +804,35 @@ fn a_flush_cancels_a_pending_change() {
     assert_eq!(status.code, 1, "the flushed install came back: {status}");
 }
 
+/// A pending-confirmation record that cannot be trusted (here a `pending` directory of
+/// another user's in the state directory: one that could make it beside a state
+/// directory in a sticky one) stops no flush: none of root's records can be in it, and
+/// what cannot be read cannot be rolled back either, so the flush says so and takes
+/// the hooks off. Before, it wrote its journal, then failed on the record (exit 3),
+/// the hooks still on, and every later flush, repair and apply failed the same way.
+#[test]
+fn a_pending_record_no_one_can_trust_stops_no_flush() {
+    if !common::kernel() {
+        return;
+    }
+    let w = World::new("cfplant", 147);
+    let v1 = w.lab.rules("v1.sk", &good(&w.lab));
+    w.apply(&v1, &[]).ok();
+    let pending = w.state.join("pending");
+    std::fs::create_dir_all(&pending).expect("pending dir");
+    let record = pending.join(format!("{}.json", w.lab.name));
+    std::fs::write(&record, "x").expect("planted record");
+    for p in [&pending, &record] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).expect("chown");
+    }
+    let flushed = w.sk(&["flush", "--name", &w.lab.name]);
+    assert_eq!(flushed.code, 0, "{flushed}");
+    assert!(flushed.stderr.contains("could not be read"), "{flushed}");
+    let status = w.sk(&["status", "--name", &w.lab.name]);
+    assert_eq!(status.code, 1, "the install is still there: {status}");
+    let _ = std::fs::remove_dir_all(&pending);
+}
+
 /// An apply inside the window joins it: both changes roll back to the rules before
 /// the first; `--label` is what status shows.
 #[test]

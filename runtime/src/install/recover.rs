@@ -530,7 +530,7 @@ fn recover_journal(
             let stayed = match &old {
                 Some(m) => flush_locked(store, m, notices)?.2,
                 None => {
-                    cancel_pending(store, name)?;
+                    cancel_pending(store, name, notices)?;
                     Leftover::all(store.remove_install(name)?.stuck, 0)
                 }
             };

@@ -62,7 +62,7 @@ pub(super) fn flush_locked(
     if store.journal(&m.name)?.is_none() {
         write_flush_journal(store, &m.name, Vec::new())?;
     }
-    let cancelled = cancel_pending(store, &m.name)?;
+    let cancelled = cancel_pending(store, &m.name, notices)?;
     let attached = detach_all(store, m, notices);
     let stayed = store.remove_install(&m.name)?.stuck;
     Ok((attached, cancelled, Leftover::all(stayed, m.generation)))
@@ -70,10 +70,26 @@ pub(super) fn flush_locked(
 
 /// A flush ends the install's pending confirmation, if it has one, once its journal
 /// is in place and before the first hook comes off: what was flushed is never put
-/// back at the deadline. A change rolled back before stays on record.
-pub(super) fn cancel_pending(store: &Store, name: &str) -> Result<Option<Pending>, InstallError> {
+/// back at the deadline. A change rolled back before stays on record. A record that
+/// cannot be read (not sockc's to trust: another user's directory on its path, bytes
+/// that are not a record) stops no flush: nothing that cannot read it can roll it
+/// back, and root's records are never written where it lies; `notices` says so.
+pub(super) fn cancel_pending(
+    store: &Store,
+    name: &str,
+    notices: &mut Vec<String>,
+) -> Result<Option<Pending>, InstallError> {
     let records = store.pending();
-    let pending = records.read(name)?.filter(Pending::is_pending);
+    let pending = match records.read(name) {
+        Ok(p) => p.filter(Pending::is_pending),
+        Err(e) => {
+            notices.push(format!(
+                "the pending-confirmation record of `{name}` could not be read, so no \
+                 change is cancelled ({e}); whatever cannot read it cannot roll it back"
+            ));
+            return Ok(None);
+        }
+    };
     if pending.is_some() {
         records.remove(name)?;
     }

@@ -56,10 +56,11 @@ pub enum StoreError {
     )]
     Unsafe { path: PathBuf, uid: u32, mode: u32 },
     #[error(
-        "{} is owned by uid {uid} with mode {mode:04o}, and the bpffs path {} goes through \
-         it: whoever owns or may write a directory on the way could put another bpffs in \
-         its place. Every directory from / down to BPFFS/sockc must be root's and writable \
-         by nobody else (or sticky); fix its owner and mode, or mount bpffs elsewhere",
+        "{} is owned by uid {uid} with mode {mode:04o}, and sockc's path {} goes through \
+         it: whoever owns or may write a directory on the way could put other contents in \
+         its place. Every directory from / down to sockc's bpffs (BPFFS/sockc) and state \
+         directory must be root's and writable by nobody else (or sticky); fix its owner \
+         and mode, or choose another place (`--bpffs`, `SOCKC_STATE_DIR`)",
         path.display(),
         bpffs.display()
     )]
