@@ -694,7 +694,10 @@ pub fn settle_and_say(store: &Store, name: Option<&str>) -> bool {
             Ok(Settled::Nothing | Settled::Discarded) => {}
             Err(why) => {
                 ok = false;
-                errln!("sockc: {n}: a change pending confirmation could not be rolled back: {why}");
+                errln!(
+                    "sockc: {n}: its pending confirmation could not be settled (its record \
+                     read, or a change past its deadline rolled back): {why}"
+                );
             }
         }
     }

@@ -825,6 +825,14 @@ fn a_pending_record_no_one_can_trust_stops_no_flush() {
     for p in [&pending, &record] {
         std::os::unix::fs::chown(p, Some(65534), Some(65534)).expect("chown");
     }
+    // A plain apply refuses the record it cannot trust, and says what it read for
+    // (before, "could not be armed for confirmation" though none was asked).
+    let applied = w.apply(&v1, &[]);
+    assert_eq!(applied.code, 3, "{applied}");
+    assert!(
+        applied.stderr.contains("record could not be checked"),
+        "{applied}"
+    );
     let flushed = w.sk(&["flush", "--name", &w.lab.name]);
     assert_eq!(flushed.code, 0, "{flushed}");
     assert!(flushed.stderr.contains("could not be read"), "{flushed}");

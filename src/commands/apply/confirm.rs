@@ -126,10 +126,13 @@ pub fn arm(args: &ApplyArgs, session: &Session, src: &str) -> Result<Option<Arme
         (&change.0, change.1),
     )
     .map_err(|why| {
-        sockc_error!(
-            "{}: the change could not be armed for confirmation (nothing was changed): {why}",
-            session.name
-        );
+        // A plain apply arms nothing, but reads the record all the same (a change it
+        // would join): say which it could not do.
+        let what = match args.confirm {
+            Some(_) => "the change could not be armed for confirmation",
+            None => "the install's pending-confirmation record could not be checked",
+        };
+        sockc_error!("{}: {what} (nothing was changed): {why}", session.name);
         ExitCode::from(3)
     })
 }
