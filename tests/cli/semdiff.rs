@@ -160,6 +160,38 @@ fn limit_changes_are_regions_whose_examples_name_the_buckets() {
     assert!(out.contains("drop"), "{out}");
 }
 
+/// A bucket's number (`over-limit:10/second#1`, as the diff's examples name one of two
+/// buckets of one rate) is the packet's in a packets file too, where a `#` that starts a
+/// word starts a comment. Before, the file cut `#1` off, so every bucket of the rate was
+/// out of room: `drop`, where `--packet` gave `allow`.
+#[test]
+fn a_buckets_number_is_read_alike_from_a_packets_file() {
+    let dir = std::env::temp_dir().join(format!("sockc-semdiff-{}-buckets", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("limits.sk");
+    std::fs::write(
+        &rules,
+        "xdp on eth0 {\n    allow tcp limit 10/second\n    allow udp limit 10/second\n    \
+         allow arp\n    default drop\n}\n",
+    )
+    .unwrap();
+    let packet = "udp 10.0.0.1:1000 -> 10.0.0.2:53 over-limit:10/second#1";
+    let packets = dir.join("packets");
+    std::fs::write(
+        &packets,
+        format!("# the diff's example\n{packet} # bucket 1\n"),
+    )
+    .unwrap();
+    let file = rules.to_str().unwrap();
+    let one = sockc(&["-q", "test", file, "--eval-only", "--packet", packet]);
+    let path = packets.to_str().unwrap();
+    let listed = sockc(&["-q", "test", file, "--eval-only", "--packets", path]);
+    assert_eq!(one.0, 0, "{one:?}");
+    assert!(one.1.contains("allow"), "{one:?}");
+    assert_eq!(one, listed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
 #[test]
 fn device_changes_are_regions_whose_examples_name_the_devices() {
     let examples = confirmed("iface", 2);

@@ -29,6 +29,16 @@ pub struct Input {
     pub extra: facts::ExtraFacts,
 }
 
+/// `line` without its comment: from a `#` that starts a word (the line's first, or
+/// after a space) to the end. A `#` inside a word is the packet's: the bucket number of
+/// `over-limit:10/second#2`, as `sockc diff` prints its examples.
+fn uncommented(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let at = (0..bytes.len())
+        .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()));
+    at.map_or(line, |i| &line[..i])
+}
+
 /// Every packet given, in order: `--packet`s first, then the file's lines.
 pub fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
     let mut texts: Vec<(String, String)> = args
@@ -44,7 +54,7 @@ pub fn read_inputs(args: &TestArgs) -> Result<Vec<Input>, String> {
             .and_then(|bytes| utf8(bytes).map_err(|e| e.to_string()))
             .map_err(|e| format!("cannot read {}: {e}", shown(path)))?;
         for (n, line) in content.lines().enumerate() {
-            let text = line.split('#').next().unwrap_or("").trim();
+            let text = uncommented(line).trim();
             if !text.is_empty() {
                 texts.push((format!("{}:{}", shown(path), n + 1), text.to_string()));
             }

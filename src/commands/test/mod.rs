@@ -71,7 +71,8 @@ pub struct TestArgs {
     /// which no device has, for any other) (repeatable)
     #[arg(long = "packet", value_name = "PACKET")]
     pub packets: Vec<String>,
-    /// read packets from FILE, one per line (`#` comments, blank lines ignored)
+    /// read packets from FILE, one per line (a `#` that starts a word starts a comment;
+    /// blank lines ignored)
     #[arg(long = "packets", value_name = "FILE")]
     pub packets_file: Option<PathBuf>,
     /// only programs of this hook
