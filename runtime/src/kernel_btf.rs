@@ -149,18 +149,16 @@ impl KernelBtf {
     /// anonymous struct or union member (`sk_buff.mark` does); a member at a bit
     /// offset that is not a whole byte, a bitfield, is refused.
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32, BtfError> {
-        let missing = || BtfError::Missing(format!("struct {strukt}.{member}"));
-        let (_, r) = self.find(KIND_STRUCT, strukt).ok_or_else(missing)?;
-        let bits = self.member_bits(r, member, 0)?.ok_or_else(missing)?;
+        let bits = self.member_bit_offset(strukt, member)?;
         if bits % 8 == 0 {
             Ok(bits / 8)
         } else {
-            Err(missing())
+            Err(BtfError::Missing(format!("struct {strukt}.{member}")))
         }
     }
 
-    /// The bit offset of `member` in `struct strukt` (a bitfield's too), as
-    /// [`Self::member_offset`] finds it.
+    /// The bit offset of `member` in `struct strukt`, also in an anonymous struct or
+    /// union member, and a bitfield's too.
     pub fn member_bit_offset(&self, strukt: &str, member: &str) -> Result<u32, BtfError> {
         let missing = || BtfError::Missing(format!("struct {strukt}.{member}"));
         let (_, r) = self.find(KIND_STRUCT, strukt).ok_or_else(missing)?;

@@ -78,10 +78,7 @@ pub fn arm(
     (change_sha256, change_label): (&str, Option<&str>),
 ) -> Result<Option<Armed>, String> {
     let records = store.pending();
-    let current = records
-        .read(name)
-        .map_err(|e| error_chain(&e))?
-        .filter(Pending::is_pending);
+    let current = records.read_pending(name).map_err(|e| error_chain(&e))?;
     let Some(duration) = window.duration else {
         return Ok(current.map(|record| Armed {
             record,
@@ -202,8 +199,10 @@ pub fn after_failed_apply(store: &Store, armed: Armed) -> Result<Option<Pending>
     if let Settled::Discarded = settle(store, &name, None)?.settled {
         return Ok(None);
     }
-    let record = store.pending().read(&name).map_err(|e| error_chain(&e))?;
-    Ok(record.filter(Pending::is_pending))
+    store
+        .pending()
+        .read_pending(&name)
+        .map_err(|e| error_chain(&e))
 }
 
 /// What [`settle`] did: what became of the change, and what recovery finished or
@@ -231,11 +230,7 @@ pub enum Settled {
 /// never committed.
 pub fn settle(store: &Store, name: &str, force: Option<&str>) -> Result<Settlement, String> {
     let records = store.pending();
-    let Some(record) = records
-        .read(name)
-        .map_err(|e| error_chain(&e))?
-        .filter(Pending::is_pending)
-    else {
+    let Some(record) = records.read_pending(name).map_err(|e| error_chain(&e))? else {
         return Ok(Settlement {
             settled: Settled::Nothing,
             recovered: Vec::new(),

@@ -510,11 +510,13 @@ pub fn assign_slots(
     for s in own {
         out.insert(s.name.clone(), old_slots[&s.name]);
     }
+    let held: std::collections::BTreeSet<u32> = out.values().copied().collect();
+    let mut free = (0..max).filter(|k| !held.contains(k));
     for s in new {
-        let free = (0..max)
-            .find(|k| !out.values().any(|v| v == k))
+        let slot = free
+            .next()
             .expect("a file declares at most SOCKETS_MAX sockets");
-        out.insert(s.name.clone(), free);
+        out.insert(s.name.clone(), slot);
     }
     out
 }

@@ -80,8 +80,8 @@ pub(super) fn cancel_pending(
     notices: &mut Vec<String>,
 ) -> Result<Option<Pending>, InstallError> {
     let records = store.pending();
-    let pending = match records.read(name) {
-        Ok(p) => p.filter(Pending::is_pending),
+    let pending = match records.read_pending(name) {
+        Ok(p) => p,
         Err(e) => {
             notices.push(format!(
                 "the pending-confirmation record of `{name}` could not be read, so no \

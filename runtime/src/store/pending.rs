@@ -233,6 +233,12 @@ impl Records {
         Ok(Some(record))
     }
 
+    /// [`Self::read`], when the record's change is still pending confirmation (not one
+    /// rolled back, which stays on record).
+    pub fn read_pending(&self, name: &str) -> Result<Option<Pending>, StoreError> {
+        Ok(self.read(name)?.filter(Pending::is_pending))
+    }
+
     /// Writes `record` in place of install `record.name`'s (the directories made
     /// 0700, every directory from `/` down checked to be only root's to change).
     pub fn write(&self, record: &Pending) -> Result<(), StoreError> {

@@ -473,24 +473,17 @@ impl<'a> Agent<'a> {
     }
 }
 
-/// What a refused file leaves in place.
 /// Install `name`'s change pending confirmation, once an expired one (its watcher
 /// gone with a container's PID 1, say) is rolled back, as any sockc command does:
 /// held, it would wait for ever, and joined, this round's confirmation would keep it.
 fn pending_after_settling(store: &Store, name: &str) -> Option<Pending> {
-    let pending = || {
-        store
-            .pending()
-            .read(name)
-            .ok()
-            .flatten()
-            .filter(Pending::is_pending)
-    };
+    let pending = || store.pending().read_pending(name).ok().flatten();
     pending()?;
     confirmation::settle_and_say(store, Some(name));
     pending()
 }
 
+/// What a refused file leaves in place.
 fn kept(generation: Option<u64>) -> String {
     match generation {
         Some(g) => format!("generation {g} stays installed"),
